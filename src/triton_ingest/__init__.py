@@ -1,0 +1,1 @@
+"""triton-ingest: document ingestion and embeddings on Triton."""

@@ -1,0 +1,23 @@
+"""``triton-ingest`` command line: ``serve`` and ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import demo, serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="triton-ingest")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve.add_arguments(commands.add_parser("serve", help="run tritonserver on model_repository/"))
+    commands.add_parser("demo", help="start Triton, embed examples, print similarities, stop")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve.run(args)
+    return demo.main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The exception tree of triton-ingest, shared by server library and adapters.
+
+    TritonIngestError            base of everything raised on purpose
+    ├── InvalidInputError        the request is wrong           -> INVALID_ARG  (HTTP 400)
+    ├── UnavailableError         try again later (overload)     -> UNAVAILABLE  (HTTP 503)
+    └── InternalError            a bug or broken artefact       -> INTERNAL     (HTTP 500)
+
+Each class carries the Triton status it maps to, so the Python-backend
+adapter (``triton_adapter``) turns it into the same status over HTTP and
+gRPC. Messages are written for the client: they name the tensor and the
+problem, and never include a traceback.
+"""
+
+from __future__ import annotations
+
+
+class TritonIngestError(Exception):
+    """Base class; ``status`` is a ``pb_utils.TritonError`` code name."""
+
+    status = "INTERNAL"
+
+
+class InvalidInputError(TritonIngestError):
+    """The request itself is malformed: bad text, shape, value or option."""
+
+    status = "INVALID_ARG"
+
+
+class UnavailableError(TritonIngestError):
+    """The server cannot take the request now; the client may retry."""
+
+    status = "UNAVAILABLE"
+
+
+class InternalError(TritonIngestError):
+    """Something on the server side is broken (missing artefact, bug)."""
+
+    status = "INTERNAL"

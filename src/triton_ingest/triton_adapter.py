@@ -1,0 +1,63 @@
+"""The only module that touches ``triton_python_backend_utils``.
+
+It turns Triton requests into numpy dicts, library results into responses,
+and library exceptions into ``pb_utils.TritonError`` with the status the
+exception tree (``errors``) assigns. Unexpected exceptions are logged with
+their traceback on the server and reach the client as a bare INTERNAL error.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from .contracts import ModelSpec
+from .errors import TritonIngestError
+
+Inputs = dict[str, "np.ndarray | None"]
+Outputs = dict[str, np.ndarray]
+Handler = Callable[[list[Inputs]], Sequence["Outputs | Exception"]]
+
+
+def model_params(args: dict[str, Any]) -> dict[str, str]:
+    """``parameters`` of ``config.pbtxt`` as a plain ``{key: string_value}`` dict."""
+    config = json.loads(args["model_config"])
+    return {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+
+
+def read_inputs(request: Any, spec: ModelSpec) -> Inputs:
+    """The request's input tensors as numpy arrays (``None`` for absent optional ones)."""
+    values: Inputs = {}
+    for tensor in spec.inputs:
+        found = pb_utils.get_input_tensor_by_name(request, tensor.name)
+        values[tensor.name] = None if found is None else found.as_numpy()
+    return values
+
+
+def error(exc: BaseException) -> Any:
+    """Map an exception to a ``TritonError``; never expose a traceback."""
+    if isinstance(exc, TritonIngestError):
+        return pb_utils.TritonError(str(exc), getattr(pb_utils.TritonError, exc.status))
+    pb_utils.Logger.log_error("".join(traceback.format_exception(exc)))
+    return pb_utils.TritonError("internal error; see the server log", pb_utils.TritonError.INTERNAL)
+
+
+def response(result: "Outputs | BaseException") -> Any:
+    """An ``InferenceResponse`` carrying either the output tensors or the error."""
+    if isinstance(result, BaseException):
+        return pb_utils.InferenceResponse(error=error(result))
+    tensors = [pb_utils.Tensor(name, array) for name, array in result.items()]
+    return pb_utils.InferenceResponse(output_tensors=tensors)
+
+
+def execute(requests: Sequence[Any], spec: ModelSpec, handler: Handler) -> list[Any]:
+    """Run ``handler`` over all requests at once; errors stay with their own request."""
+    try:
+        results = list(handler([read_inputs(r, spec) for r in requests]))
+    except Exception as exc:  # a failure of the whole batch: every request gets it
+        results = [exc] * len(requests)
+    return [response(r) for r in results]
