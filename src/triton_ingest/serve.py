@@ -37,13 +37,15 @@ def run(args: argparse.Namespace) -> int:
     def forward(signum, _frame):
         stopping.append(signum)
         print(f"triton-ingest: {signal.Signals(signum).name}, draining and stopping tritonserver", flush=True)
-        server.stop()
+        server.terminate()
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     try:
         server.start(timeout=args.ready_timeout)
     except ServerStartError as exc:
+        if stopping:
+            return 0
         print(f"triton-ingest: tritonserver failed to start: {exc}", file=sys.stderr)
         return 1
     print(
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     )
     code = server.process.wait()
     if stopping:
+        print(f"triton-ingest: tritonserver stopped (exit code {code})", flush=True)
         return 0
     print(f"triton-ingest: tritonserver exited unexpectedly with code {code}", file=sys.stderr)
     return code or 1

@@ -161,11 +161,16 @@ class TritonServer:
         detail = "\n".join(errors[-15:]) or "\n".join(text.splitlines()[-15:])
         return f"{headline}\n{detail}\n(full log: {self.log_path})"
 
+    def terminate(self) -> None:
+        """Ask tritonserver to drain in-flight requests and exit (SIGTERM); do not wait."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 40.0) -> int | None:
         """SIGTERM (Triton drains in-flight requests), then SIGKILL after ``timeout``."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
+        self.terminate()
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -1,0 +1,59 @@
+"""Every config.pbtxt agrees with triton_ingest.contracts (parsed with protobuf text_format)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from triton_ingest.contracts import MODELS, TensorSpec
+from triton_ingest.server import DEFAULT_MODEL_REPOSITORY
+
+
+def load_config(name: str) -> mc.ModelConfig:
+    path = Path(DEFAULT_MODEL_REPOSITORY) / name / "config.pbtxt"
+    return text_format.Parse(path.read_text(), mc.ModelConfig())
+
+
+def as_spec(tensor) -> TensorSpec:
+    dtype = mc.DataType.Name(tensor.data_type).removeprefix("TYPE_")
+    ragged = getattr(tensor, "allow_ragged_batch", False)
+    optional = getattr(tensor, "optional", False)
+    return TensorSpec(tensor.name, dtype, tuple(tensor.dims), optional=optional, ragged=ragged)
+
+
+def test_every_model_directory_has_a_contract():
+    on_disk = {p.parent.name for p in Path(DEFAULT_MODEL_REPOSITORY).glob("*/config.pbtxt")}
+    assert on_disk == set(MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_config_matches_contract(name):
+    config, spec = load_config(name), MODELS[name]
+    assert config.name == spec.name
+    assert config.max_batch_size == spec.max_batch_size
+    assert tuple(as_spec(t) for t in config.input) == spec.inputs
+    assert tuple(as_spec(t) for t in getattr(config, "output")) == spec.outputs
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_has_a_version_directory(name):
+    assert (Path(DEFAULT_MODEL_REPOSITORY) / name / "1").is_dir()
+
+
+def test_ensemble_wires_tokenizer_outputs_into_embedder_inputs():
+    steps = load_config("embed").ensemble_scheduling.step
+    assert [s.model_name for s in steps] == ["tokenizer", "embedder"]
+    produced = {v for v in steps[0].output_map.values()}
+    consumed = {v for v in steps[1].input_map.values()}
+    assert consumed == produced
+    assert set(steps[1].input_map) == {t.name for t in MODELS["embedder"].inputs}
+    assert set(steps[0].output_map) == {t.name for t in MODELS["tokenizer"].outputs}
+    assert max(MODELS["tokenizer"].max_batch_size, MODELS["embedder"].max_batch_size) >= MODELS["embed"].max_batch_size
+
+
+def test_python_models_use_dynamic_batching():
+    for name in ("tokenizer", "embedder"):
+        assert load_config(name).HasField("dynamic_batching"), name
