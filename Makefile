@@ -39,7 +39,7 @@ test: $(ONNX) ## Set up, then run every test (unit + real-tritonserver integrati
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(ONNX) ## Served embed throughput (HTTP/gRPC) next to in-process ONNX Runtime, same texts
-	$(PY) -m triton_ingest.bench
+	$(PY) benchmarks/embed_throughput.py
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build
