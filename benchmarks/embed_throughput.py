@@ -3,8 +3,8 @@
     python benchmarks/embed_throughput.py [--texts 384] [--json build/bench/embed.json]
 
 Starts tritonserver on free ports, then measures:
-- in-process ONNX Runtime (same ONNX file, same tokenizer): 16 texts per call as
-  sent, and the whole set sorted by length in batches of 32 (the ceiling);
+- in-process ONNX Runtime with the embedder's own code (same ONNX file, tokenizer,
+  packing): 16 texts per call, and all texts in one call (sorted by length: the ceiling);
 - served `embed` over HTTP and gRPC at concurrency 1 and 8, 16 texts per request.
 Prints texts/s, tokens/s, p50/p99 latency and ratios to in-process at 16 texts/call.
 """
@@ -28,7 +28,7 @@ from corpus import chunk_texts  # noqa: E402
 
 from triton_ingest.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact  # noqa: E402
 from triton_ingest.contracts import EMBED  # noqa: E402
-from triton_ingest.embedding import EmbedderSettings, OnnxEmbedder  # noqa: E402
+from triton_ingest.embedding import OnnxEmbedder  # noqa: E402
 from triton_ingest.server import TritonServer  # noqa: E402
 from triton_ingest.tokenization import TextTokenizer  # noqa: E402
 
@@ -46,18 +46,19 @@ def summarize(name: str, n_texts: int, n_tokens: int, seconds: float, latencies:
     }
 
 
-def in_process(texts: list[str], per_call: int, n_tokens: int, sort_rows: int = 0) -> dict:
-    """ORT in this process: ``per_call`` texts per call; ``sort_rows`` > 0 packs all
-    texts sorted by length into batches of that many rows (the ceiling)."""
-    settings = EmbedderSettings(max_batch_rows=sort_rows or 64)
-    tokenizer, embedder = TextTokenizer(artifact(TOKENIZER_FILE)), OnnxEmbedder(artifact(ONNX_FILE), settings)
+def in_process(texts: list[str], per_call: int, n_tokens: int) -> dict:
+    """ORT in this process with the server's own embedder code and default settings.
+
+    ``per_call`` = all texts is the ceiling: the whole set sorted by length before packing.
+    """
+    tokenizer, embedder = TextTokenizer(artifact(TOKENIZER_FILE)), OnnxEmbedder(artifact(ONNX_FILE))
     embedder.embed(*tokenizer.encode(texts[:16]))  # warm-up
     latencies, start = [], time.perf_counter()
     for group in batches(texts, per_call):
         t0 = time.perf_counter()
         embedder.embed(*tokenizer.encode(group))
         latencies.append(time.perf_counter() - t0)
-    name = f"in-process ORT, sorted batches of {sort_rows}" if sort_rows else f"in-process ORT, {per_call}/call"
+    name = "in-process ORT, all texts in one call" if per_call >= len(texts) else f"in-process ORT, {per_call}/call"
     return summarize(name, len(texts), n_tokens, time.perf_counter() - start, latencies)
 
 
@@ -110,7 +111,7 @@ def main() -> None:
     texts = (chunk_texts() * 4)[: args.texts]
     n_tokens = sum(TextTokenizer(artifact(TOKENIZER_FILE)).count_tokens(texts))
     print(f"{len(texts)} texts, {n_tokens / len(texts):.0f} tokens/text on average")
-    rows = [in_process(texts, 16, n_tokens), in_process(texts, len(texts), n_tokens, sort_rows=32)]
+    rows = [in_process(texts, 16, n_tokens), in_process(texts, len(texts), n_tokens)]
     with TritonServer.on_free_ports() as server:
         for protocol in ("http", "grpc"):
             for concurrency in (1, 8):
