@@ -98,9 +98,9 @@ def test_serve_stops_cleanly_on_signal(signum):
     process.send_signal(signum)
     assert process.wait(timeout=60) == 0
     assert "draining and stopping" in process.stdout.read()
-    for port in ports[:2]:  # tritonserver exited: its ports are free again
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", int(port)))
+    for port in ports[:2]:  # tritonserver exited: nothing listens on its ports any more
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
 
 
 @pytest.mark.integration
