@@ -82,5 +82,20 @@ EMBED = ModelSpec(
     outputs=(TensorSpec("EMBEDDING", "FP32", (EMBEDDING_DIM,)),),
 )
 
-MODELS: dict[str, ModelSpec] = {m.name: m for m in (TOKENIZER, EMBEDDER, EMBED)}
+INGEST = ModelSpec(
+    name="ingest",
+    max_batch_size=0,
+    inputs=(
+        TensorSpec("DOCUMENT", "STRING", (1,)),
+        TensorSpec("FILENAME", "STRING", (1,), optional=True),
+        TensorSpec("OPTIONS", "STRING", (1,), optional=True),
+    ),
+    outputs=(
+        TensorSpec("CHUNKS", "STRING", (-1,)),
+        TensorSpec("EMBEDDINGS", "FP32", (-1, EMBEDDING_DIM)),
+        TensorSpec("SUMMARY", "STRING", (1,)),
+    ),
+)
+
+MODELS: dict[str, ModelSpec] = {m.name: m for m in (TOKENIZER, EMBEDDER, EMBED, INGEST)}
 """Every model in ``model_repository/``, by name."""

@@ -3,6 +3,7 @@
     TritonIngestError            base of everything raised on purpose
     ├── InvalidInputError        the request is wrong           -> INVALID_ARG  (HTTP 400)
     ├── UnavailableError         try again later (overload)     -> UNAVAILABLE  (HTTP 503)
+    ├── CancelledError           the client cancelled           -> CANCELLED
     └── InternalError            a bug or broken artefact       -> INTERNAL     (HTTP 500)
 
 Each class carries the Triton status it maps to, so the Python-backend
@@ -30,6 +31,12 @@ class UnavailableError(TritonIngestError):
     """The server cannot take the request now; the client may retry."""
 
     status = "UNAVAILABLE"
+
+
+class CancelledError(TritonIngestError):
+    """The request was cancelled by its client; its work was abandoned."""
+
+    status = "CANCELLED"
 
 
 class InternalError(TritonIngestError):

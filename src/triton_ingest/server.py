@@ -114,6 +114,7 @@ class TritonServer:
             "--http-address=127.0.0.1",
             "--grpc-address=127.0.0.1",
             f"--http-header-forward-pattern={NVCF_HEADER_PATTERN}",
+            f"--grpc-header-forward-pattern={NVCF_HEADER_PATTERN}",
             "--allow-gpu-metrics=false",
             "--pinned-memory-pool-byte-size=0",
             "--exit-on-error=true",

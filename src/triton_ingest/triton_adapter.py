@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import traceback
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from .contracts import ModelSpec
-from .errors import TritonIngestError
+from .errors import InternalError, TritonIngestError
 
 Inputs = dict[str, "np.ndarray | None"]
 Outputs = dict[str, np.ndarray]
 Handler = Callable[[list[Inputs]], Sequence["Outputs | Exception"]]
+AsyncHandler = Callable[[Inputs, dict, Callable[[], bool]], Awaitable[Outputs]]
 
 
 def model_params(args: dict[str, Any]) -> dict[str, str]:
@@ -52,6 +53,41 @@ def response(result: "Outputs | BaseException") -> Any:
         return pb_utils.InferenceResponse(error=error(result))
     tensors = [pb_utils.Tensor(name, array) for name, array in result.items()]
     return pb_utils.InferenceResponse(output_tensors=tensors)
+
+
+def request_parameters(request: Any) -> dict[str, Any]:
+    """Request parameters, including HTTP headers Triton forwarded (``NVCF-*``)."""
+    raw = request.parameters()
+    return json.loads(raw) if raw else {}
+
+
+def bls_embed(spec: ModelSpec) -> Callable[[list[str]], Awaitable[np.ndarray]]:
+    """An async ``embed(texts) -> [n, 384]`` that calls model ``spec`` through BLS."""
+    text, output = spec.inputs[0], spec.outputs[0]
+
+    async def embed(texts: list[str]) -> np.ndarray:
+        tensor = pb_utils.Tensor(text.name, np.array([[t.encode()] for t in texts], dtype=object))
+        request = pb_utils.InferenceRequest(
+            model_name=spec.name, requested_output_names=[output.name], inputs=[tensor]
+        )
+        reply = await request.async_exec()
+        if reply.has_error():
+            raise InternalError(f"{spec.name} failed: {reply.error().message()}")
+        return pb_utils.get_output_tensor_by_name(reply, output.name).as_numpy()
+
+    return embed
+
+
+async def execute_each(requests: Sequence[Any], spec: ModelSpec, handler: AsyncHandler) -> list[Any]:
+    """Run the async ``handler(inputs, parameters, is_cancelled)`` for each request in turn."""
+    responses = []
+    for request in requests:
+        try:
+            result = await handler(read_inputs(request, spec), request_parameters(request), request.is_cancelled)
+        except Exception as exc:
+            result = exc
+        responses.append(response(result))
+    return responses
 
 
 def execute(requests: Sequence[Any], spec: ModelSpec, handler: Handler) -> list[Any]:

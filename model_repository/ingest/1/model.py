@@ -1,0 +1,18 @@
+"""Triton Python model `ingest`: thin shell over triton_ingest.ingest (BLS to `embed`)."""
+
+from triton_ingest import triton_adapter as adapter
+from triton_ingest.artifacts import TOKENIZER_FILE, artifact
+from triton_ingest.contracts import EMBED, INGEST
+from triton_ingest.ingest import IngestPipeline, ingest_request
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE))
+        self.embed = adapter.bls_embed(EMBED)
+
+    async def execute(self, requests):
+        return await adapter.execute_each(requests, INGEST, self._ingest)
+
+    async def _ingest(self, inputs, parameters, is_cancelled):
+        return await ingest_request(self.pipeline, inputs, parameters, self.embed, is_cancelled)

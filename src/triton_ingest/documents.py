@@ -1,0 +1,163 @@
+"""Document type detection and text extraction: PDF, DOCX, HTML, Markdown, plain text.
+
+The type comes from the content (magic bytes, then sniffing); the filename
+is only a hint between Markdown and plain text. Extraction yields pages
+lazily so a long PDF is never held as one string.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .errors import InvalidInputError
+
+HTML_SNIFF = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<!--)", re.IGNORECASE)
+MARKDOWN_HINT = re.compile(r"^(#{1,6} |```|\* |- |\d+\. |> )", re.MULTILINE)
+
+
+@dataclass
+class Page:
+    """Text of one page (1-based ``number``); non-paged formats have a single page 1."""
+
+    number: int
+    text: str
+
+
+@dataclass
+class Document:
+    """An opened document: its kind, page count and a lazy page iterator."""
+
+    kind: str  # "pdf" | "docx" | "html" | "markdown" | "text"
+    page_count: int
+    pages: Iterator[Page]
+    encoding: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def detect_kind(data: bytes, filename: str = "") -> str:
+    """Kind of ``data`` from its content; ``filename`` only separates Markdown from text."""
+    head = data[:1024]
+    if b"%PDF-" in head:
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return "docx"
+    if HTML_SNIFF.match(head.lstrip(b"\xef\xbb\xbf")):
+        return "html"
+    return "text"
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Decode text bytes robustly; return (text, encoding). Binary data is rejected."""
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            return data.decode(codec, errors="strict"), codec
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" in data[:4096]:
+        raise InvalidInputError("DOCUMENT is binary data in no supported format (PDF, DOCX, HTML, Markdown, text)")
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or best.chaos > 0.2:
+        raise InvalidInputError("DOCUMENT is not text in any recognised encoding, nor a PDF, DOCX or HTML file")
+    return str(best), best.encoding
+
+
+def _printable_ratio(text: str) -> float:
+    sample = text[:20000]
+    if not sample:
+        return 1.0
+    bad = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\n\r\f") or "\ue000" <= ch <= "\uf8ff" or ch == "\ufffd")
+    return 1 - bad / len(sample)
+
+
+def _open_pdf(data: bytes, max_pages: int) -> Document:
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        reason = str(exc)
+        if "password" in reason.lower():
+            raise InvalidInputError("DOCUMENT is an encrypted PDF; send it without a password") from None
+        raise InvalidInputError(f"DOCUMENT is a corrupt or truncated PDF ({reason})") from None
+    count = len(pdf)
+    if count == 0:
+        pdf.close()
+        raise InvalidInputError("DOCUMENT is a PDF with no pages")
+    if count > max_pages:
+        pdf.close()
+        raise InvalidInputError(f"DOCUMENT has {count} pages; the limit (max_pages) is {max_pages}")
+
+    def pages() -> Iterator[Page]:
+        try:
+            for index in range(count):
+                page = pdf[index]
+                textpage = page.get_textpage()
+                text = textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
+                textpage.close()
+                page.close()
+                yield Page(index + 1, text)
+        finally:
+            pdf.close()
+
+    return Document("pdf", count, pages())
+
+
+def _open_docx(data: bytes) -> Document:
+    import docx
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if "word/document.xml" not in archive.namelist():
+                raise InvalidInputError("DOCUMENT is a ZIP archive but not a DOCX file")
+        parsed = docx.Document(io.BytesIO(data))
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # python-docx / zipfile / lxml errors on corrupt input
+        raise InvalidInputError(f"DOCUMENT is a corrupt DOCX file ({type(exc).__name__})") from None
+    blocks = [p.text for p in parsed.paragraphs if p.text.strip()]
+    for table in parsed.tables:
+        for row in table.rows:
+            blocks.append(" | ".join(cell.text.strip() for cell in row.cells))
+    return Document("docx", 1, iter([Page(1, "\n\n".join(blocks))]))
+
+
+def _open_html(data: bytes) -> Document:
+    from selectolax.parser import HTMLParser
+
+    text, encoding = decode_text(data)
+    tree = HTMLParser(text)
+    tree.strip_tags(["script", "style", "noscript", "template", "head"])
+    body = tree.body or tree.root
+    visible = body.text(separator="\n") if body is not None else ""
+    visible = re.sub(r"\n\s*\n+", "\n\n", re.sub(r"[ \t\xa0]+", " ", visible)).strip()
+    return Document("html", 1, iter([Page(1, visible)]), encoding=encoding)
+
+
+def _open_text(data: bytes, filename: str) -> Document:
+    text, encoding = decode_text(data)
+    if _printable_ratio(text) < 0.95:
+        raise InvalidInputError("DOCUMENT is binary data in no supported format (PDF, DOCX, HTML, Markdown, text)")
+    is_markdown = filename.lower().endswith((".md", ".markdown")) or len(MARKDOWN_HINT.findall(text[:20000])) >= 3
+    return Document("markdown" if is_markdown else "text", 1, iter([Page(1, text)]), encoding=encoding)
+
+
+def open_document(data: bytes, filename: str = "", max_pages: int = 5000) -> Document:
+    """Detect the type and open ``data`` for lazy, page-by-page extraction."""
+    if not data:
+        raise InvalidInputError("DOCUMENT is empty")
+    kind = detect_kind(data, filename)
+    if kind == "pdf":
+        return _open_pdf(data, max_pages)
+    if kind == "docx":
+        return _open_docx(data)
+    if kind == "html":
+        return _open_html(data)
+    return _open_text(data, filename)
