@@ -63,9 +63,12 @@ def decode_text(data: bytes) -> tuple[str, str]:
         raise InvalidInputError("DOCUMENT is binary data in no supported format (PDF, DOCX, HTML, Markdown, text)")
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    matches = from_bytes(data)
+    best = matches.best()
     if best is None or best.chaos > 0.2:
         raise InvalidInputError("DOCUMENT is not text in any recognised encoding, nor a PDF, DOCX or HTML file")
+    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    best = next((m for m in tied if m.encoding == "cp1252"), best)  # the web's default on a tie
     return str(best), best.encoding
 
 
@@ -130,7 +133,7 @@ def _open_docx(data: bytes) -> Document:
 
 
 def _open_html(data: bytes) -> Document:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     text, encoding = decode_text(data)
     tree = HTMLParser(text)

@@ -28,6 +28,7 @@ def nvcf_headers(parameters: Mapping[str, Any]) -> dict[str, str]:
 def write_json_atomically(path: Path, value: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "w") as handle:
             json.dump(value, handle)
         os.replace(tmp, path)
