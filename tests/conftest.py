@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 from triton_ingest.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
-from triton_ingest.contracts import EMBED
+from triton_ingest.contracts import EMBED, INGEST
 from triton_ingest.server import TritonServer
 
 PROTOCOLS = ("http", "grpc")
@@ -87,6 +88,32 @@ def embed_with(client, protocol: str, texts: list) -> np.ndarray:
 def embed(clients, protocol: str, texts: list) -> np.ndarray:
     """Embed texts with the `embed` ensemble over the given protocol."""
     return embed_with(clients[protocol], protocol, texts)
+
+
+def ingest_with(client, protocol: str, document: bytes, filename: str | None = None,
+                options: dict | None = None, headers: dict | None = None) -> dict:
+    """Run the `ingest` model; returns chunks (parsed), embeddings and summary."""
+    module = client_module(protocol)
+    values = {"DOCUMENT": document, "FILENAME": filename, "OPTIONS": None if options is None else json.dumps(options)}
+    tensors = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        tensor = module.InferInput(name, [1], INGEST.input(name).wire_dtype)
+        tensor.set_data_from_numpy(np.array([value if isinstance(value, bytes) else value.encode()], dtype=object))
+        tensors.append(tensor)
+    result = client.infer(INGEST.name, tensors, headers=headers)
+    return {
+        "chunks": [json.loads(c) for c in result.as_numpy("CHUNKS")],
+        "embeddings": result.as_numpy("EMBEDDINGS"),
+        "summary": json.loads(result.as_numpy("SUMMARY")[0]),
+    }
+
+
+def nvcf_headers(protocol: str, request_id: str, output_dir) -> dict:
+    """NVCF headers as NVCF sends them (gRPC metadata keys must be lower-case)."""
+    headers = {"NVCF-REQID": request_id, "NVCF-LARGE-OUTPUT-DIR": str(output_dir)}
+    return {k.lower(): v for k, v in headers.items()} if protocol == "grpc" else headers
 
 
 @pytest.fixture(scope="session")

@@ -44,3 +44,14 @@ def make_html(body_text: str) -> bytes:
         f"<h1>Heading</h1><p>{body_text}</p><script>alert('SCRIPT_TEXT')</script>"
         "<noscript>NOSCRIPT_TEXT</noscript></body></html>"
     ).encode()
+
+
+def make_encrypted_pdf() -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "secret text")
+    pdf.set_encryption(owner_password="owner", user_password="user")
+    return bytes(pdf.output())

@@ -16,6 +16,10 @@ from typing import Iterator
 from .errors import InvalidInputError
 
 HTML_SNIFF = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<!--)", re.IGNORECASE)
+HTML_BLOCKS = (
+    "address,article,aside,blockquote,br,dd,div,dl,dt,figcaption,figure,footer,form,h1,h2,h3,h4,h5,h6,"
+    "header,hr,li,main,nav,ol,p,pre,section,table,td,th,tr,ul"
+)
 MARKDOWN_HINT = re.compile(r"^(#{1,6} |```|\* |- |\d+\. |> )", re.MULTILINE)
 
 
@@ -138,9 +142,13 @@ def _open_html(data: bytes) -> Document:
     text, encoding = decode_text(data)
     tree = HTMLParser(text)
     tree.strip_tags(["script", "style", "noscript", "template", "head"])
+    for node in tree.css(HTML_BLOCKS):  # blocks end lines; inline elements do not
+        node.insert_before("\n")
+        node.insert_after("\n")
     body = tree.body or tree.root
-    visible = body.text(separator="\n") if body is not None else ""
-    visible = re.sub(r"\n\s*\n+", "\n\n", re.sub(r"[ \t\xa0]+", " ", visible)).strip()
+    visible = body.text(separator="") if body is not None else ""
+    visible = re.sub(r"[ \t\xa0]+", " ", visible)
+    visible = re.sub(r"\s*\n\s*\n\s*", "\n\n", re.sub(r" *\n *", "\n", visible)).strip()
     return Document("html", 1, iter([Page(1, visible)]), encoding=encoding)
 
 

@@ -1,0 +1,118 @@
+"""The `ingest` BLS model on the real server: formats, chunks, embeddings, NVCF progress."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import embed, ingest_with, nvcf_headers
+from documents_factory import make_docx, make_html, make_pdf
+from triton_ingest.documents import open_document
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pdf12():
+    return make_pdf(12)
+
+
+def test_pdf_chunks_cover_the_extracted_text_and_keep_provenance(clients, protocol, pdf12):
+    got = ingest_with(clients[protocol], protocol, pdf12, "manual.pdf", {"chunk_size": 64, "chunk_overlap": 8})
+    summary, chunks = got["summary"], got["chunks"]
+    assert (summary["kind"], summary["pages"], summary["chunks"]) == ("pdf", 12, len(chunks))
+    assert set(summary["timings_ms"]) >= {"open_ms", "extract_chunk_ms", "embed_wait_ms", "total_ms"}
+    pages = {p.number: p.text for p in open_document(pdf12).pages}
+    covered = {n: np.zeros(len(t), bool) for n, t in pages.items()}
+    for i, chunk in enumerate(chunks):
+        assert chunk["chunk_index"] == i and chunk["source"] == "manual.pdf" and len(chunk["pages"]) == 1
+        page = chunk["pages"][0]
+        assert pages[page][chunk["char_start"] : chunk["char_end"]] == chunk["text"]
+        covered[page][chunk["char_start"] : chunk["char_end"]] = True
+    for number, text in pages.items():  # with overlaps removed, the chunks give back the text
+        missed = "".join(ch for ch, hit in zip(text, covered[number]) if not hit)
+        assert missed.strip() == "", f"page {number} lost {missed!r}"
+
+
+def test_embeddings_equal_embed_on_the_chunk_texts(clients, protocol, pdf12):
+    got = ingest_with(clients[protocol], protocol, pdf12)
+    texts = [c["text"] for c in got["chunks"]]
+    assert got["embeddings"].shape == (len(texts), 384)
+    np.testing.assert_allclose(got["embeddings"], embed(clients, protocol, texts), atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "document, filename, kind, encoding",
+    [
+        (make_docx(["Quarterly report.", "Revenue grew in every region."]), "r.docx", "docx", None),
+        (make_html("Visible paragraph about Triton."), "page.html", "html", "utf-8"),
+        (b"# Guide\n\nInstall it.\n\n## Use\n\n- run\n- test\n", "guide.md", "markdown", "utf-8"),
+        ("Café crème, naïve garçon à Paris. ".encode("latin-1") * 4, "notes.txt", "text", "cp1252"),
+    ],
+)
+def test_other_formats(clients, document, filename, kind, encoding):
+    got = ingest_with(clients["http"], "http", document, filename)
+    assert got["summary"]["kind"] == kind and got["summary"]["encoding"] == encoding
+    text = " ".join(c["text"] for c in got["chunks"])
+    assert got["chunks"] and "SCRIPT_TEXT" not in text and "\ufffd" not in text
+    if kind == "text":
+        assert "Café crème" in text
+
+
+def test_page_and_document_depth(clients, pdf12):
+    by_page = ingest_with(clients["grpc"], "grpc", pdf12, options={"chunk_size": 100, "text_depth": "page"})
+    whole = ingest_with(clients["grpc"], "grpc", pdf12, options={"chunk_size": 100, "text_depth": "document"})
+    assert all(len(c["pages"]) == 1 for c in by_page["chunks"])
+    assert any(len(c["pages"]) > 1 for c in whole["chunks"])
+
+
+def test_progress_file_is_monotonic_and_parses_on_every_read(clients, protocol, tmp_path):
+    pdf = make_pdf(150, paragraphs=2)
+    headers = nvcf_headers(protocol, f"req-{protocol}", tmp_path)
+    seen, errors, stop = [], [], threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            try:
+                seen.append(json.loads((tmp_path / "progress").read_text())["progress"])
+            except FileNotFoundError:
+                pass
+            except ValueError as exc:
+                errors.append(exc)
+            time.sleep(0.002)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        got = ingest_with(clients[protocol], protocol, pdf, "long.pdf", {"embed_batch": 4, "max_in_flight": 2}, headers)
+    finally:
+        stop.set()
+        poller.join()
+    final = json.loads((tmp_path / "progress").read_text())
+    assert not errors and len(seen) > 10
+    assert seen == sorted(seen) and len(set(seen)) > 5 and final["progress"] == 100
+    assert final["id"] == f"req-{protocol}" and final["partialResponse"]["status"] == "complete"
+    lines = (tmp_path / f"req-{protocol}.jsonl").read_text().splitlines()
+    assert [json.loads(l)["chunk_index"] for l in lines] == list(range(got["summary"]["chunks"]))
+    np.testing.assert_allclose(np.array([json.loads(l)["embedding"] for l in lines]), got["embeddings"], atol=1e-6)
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_without_nvcf_headers_nothing_is_written(clients, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ingest_with(clients["http"], "http", b"Just a short text.", "a.txt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_concurrent_ingests_get_their_own_results(server, clients):
+    from conftest import run_concurrently
+
+    docs = [f"Document {i} talks about subject {i}. ".encode() * (5 + i) for i in range(6)]
+    results = run_concurrently(server, "grpc", lambda c, d: ingest_with(c, "grpc", d, "x.txt"), docs, 6)
+    for i, got in enumerate(results):
+        assert got["chunks"][0]["text"].startswith(f"Document {i} talks about subject {i}.")
+        np.testing.assert_allclose(got["embeddings"], embed(clients, "grpc", [c["text"] for c in got["chunks"]]), atol=2e-5)
