@@ -36,6 +36,7 @@ def test_config_matches_contract(name):
     assert config.max_batch_size == spec.max_batch_size
     assert tuple(as_spec(t) for t in config.input) == spec.inputs
     assert tuple(as_spec(t) for t in getattr(config, "output")) == spec.outputs
+    assert config.model_transaction_policy.decoupled == spec.decoupled
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

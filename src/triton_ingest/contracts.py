@@ -8,7 +8,7 @@ Dims exclude the batch dimension when ``max_batch_size > 0``, as in Triton.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 EMBEDDING_DIM = 384
 """Width of an all-MiniLM-L6-v2 sentence embedding."""
@@ -47,6 +47,7 @@ class ModelSpec:
     max_batch_size: int
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...] = field(default_factory=tuple)
+    decoupled: bool = False  # any number of responses per request (gRPC streaming)
 
     def input(self, name: str) -> TensorSpec:
         return next(t for t in self.inputs if t.name == name)
@@ -97,5 +98,9 @@ INGEST = ModelSpec(
     ),
 )
 
-MODELS: dict[str, ModelSpec] = {m.name: m for m in (TOKENIZER, EMBEDDER, EMBED, INGEST)}
+INGEST_STREAM = replace(INGEST, name="ingest_stream", decoupled=True)
+"""``ingest`` as a gRPC stream: one response per embedded batch (CHUNKS, EMBEDDINGS and a
+progress SUMMARY), then a final response with no chunks and the full SUMMARY."""
+
+MODELS: dict[str, ModelSpec] = {m.name: m for m in (TOKENIZER, EMBEDDER, EMBED, INGEST, INGEST_STREAM)}
 """Every model in ``model_repository/``, by name."""

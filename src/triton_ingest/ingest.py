@@ -4,6 +4,8 @@ Embedding goes through an injected async ``embed(texts)`` (BLS to the
 ``embed`` ensemble inside Triton), ``embed_batch`` chunks per call and up to
 ``max_in_flight`` calls outstanding, so Triton's dynamic batcher stays full
 while extraction and chunking continue. Nothing is ever one giant tensor.
+``ingest`` keeps every batch for its single response; ``ingest_stream``
+hands each batch to ``on_batch`` as soon as it is embedded and keeps none.
 """
 
 from __future__ import annotations
@@ -12,19 +14,30 @@ import asyncio
 import json
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Awaitable, Callable, Mapping
 
 import numpy as np
 
 from .chunking import Chunk, TokenChunker
 from .contracts import EMBEDDING_DIM
-from .documents import open_document
+from .documents import Document, open_document
 from .errors import CancelledError, InvalidInputError, TritonIngestError
 from .options import IngestOptions
-from .progress import ProgressReporter, nvcf_headers
+from .progress import ASSET_DIR_HEADER, ProgressReporter, nvcf_headers
 
 EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
+BatchFn = Callable[[list[Chunk], np.ndarray, dict], Awaitable[None]]
+
+
+def outputs(chunks: list[Chunk], embeddings: np.ndarray, summary: dict) -> dict[str, np.ndarray]:
+    """Output tensors of ``ingest`` / one ``ingest_stream`` response (contract ``contracts.INGEST``)."""
+    return {
+        "CHUNKS": np.array([c.to_json().encode() for c in chunks], dtype=object),
+        "EMBEDDINGS": np.asarray(embeddings, dtype=np.float32).reshape(-1, EMBEDDING_DIM),
+        "SUMMARY": np.array([json.dumps(summary).encode()], dtype=object),
+    }
 
 
 @dataclass
@@ -34,92 +47,96 @@ class IngestResult:
     summary: dict
 
     def outputs(self) -> dict[str, np.ndarray]:
-        """The ``ingest`` model's output tensors (contract ``contracts.INGEST``)."""
-        return {
-            "CHUNKS": np.array([c.to_json().encode() for c in self.chunks], dtype=object),
-            "EMBEDDINGS": self.embeddings.astype(np.float32).reshape(-1, EMBEDDING_DIM),
-            "SUMMARY": np.array([json.dumps(self.summary).encode()], dtype=object),
-        }
+        return outputs(self.chunks, self.embeddings, self.summary)
 
 
-def _first(value: np.ndarray | None) -> bytes | None:
-    if value is None:
-        return None
-    flat = np.asarray(value, dtype=object).reshape(-1)
-    if flat.size != 1:
-        raise InvalidInputError(f"expected exactly one element, got {flat.size}")
-    item = flat[0]
-    return item if isinstance(item, bytes) else str(item).encode()
+@dataclass
+class _Run:
+    """Mutable state of one document's ingestion."""
+
+    document: Document
+    options: IngestOptions
+    reporter: ProgressReporter
+    on_batch: BatchFn | None
+    keep: bool
+    chunks: list[Chunk] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    count: int = 0
+    pending: deque = field(default_factory=deque)
+    timings: dict = field(default_factory=lambda: {"extract_chunk_ms": 0.0, "embed_wait_ms": 0.0})
+
+    async def collect_oldest(self) -> None:
+        t = time.perf_counter()
+        future, batch = self.pending.popleft()
+        vectors = await future
+        self.timings["embed_wait_ms"] += (time.perf_counter() - t) * 1000
+        self.count += len(batch)
+        if self.keep:
+            self.chunks.extend(batch)
+            self.vectors.append(vectors)
+        self.reporter.write_results(_result_lines(batch, vectors))
+        pages_done = batch[-1].pages[-1]
+        progress = {"pages_done": pages_done, "pages_total": self.document.page_count, "chunks_done": self.count}
+        self.reporter.update(100 * pages_done / self.document.page_count, {
+            **progress,
+            "recent_chunks": [{"chunk_index": c.chunk_index, "pages": c.pages, "text": c.text[:200]} for c in batch],
+        })
+        if self.on_batch is not None:
+            await self.on_batch(batch, vectors, progress)
+
+    async def pump(self, chunk_iter, embed: EmbedFn, cancelled: Callable[[], bool]) -> None:
+        """Keep up to ``max_in_flight`` embed calls outstanding until the chunks run out."""
+        while True:
+            t = time.perf_counter()
+            batch = [c for _, c in zip(range(self.options.embed_batch), chunk_iter)]
+            self.timings["extract_chunk_ms"] += (time.perf_counter() - t) * 1000
+            if not batch:
+                break
+            if cancelled():
+                raise CancelledError("the request was cancelled")
+            self.pending.append((asyncio.ensure_future(embed([c.text for c in batch])), batch))
+            await asyncio.sleep(0)  # let the BLS request go out before more extraction
+            if len(self.pending) >= self.options.max_in_flight:
+                await self.collect_oldest()
+        while self.pending:
+            await self.collect_oldest()
 
 
 class IngestPipeline:
-    def __init__(self, tokenizer_json: str):
-        self.chunker = TokenChunker(tokenizer_json)
+    def __init__(self, tokenizer_json: str | Path):
+        self.chunker = TokenChunker(str(tokenizer_json))
 
     async def run(self, data: bytes, filename: str, options: IngestOptions, embed: EmbedFn,
-                  reporter: ProgressReporter, cancelled: Callable[[], bool] = lambda: False) -> IngestResult:
+                  reporter: ProgressReporter, cancelled: Callable[[], bool] = lambda: False,
+                  on_batch: BatchFn | None = None, keep: bool = True) -> IngestResult:
+        """Ingest one document; with ``keep=False`` the result holds the summary only."""
         t0 = time.perf_counter()
         if len(data) > options.max_bytes:
             raise InvalidInputError(f"DOCUMENT is {len(data)} bytes; the limit (max_bytes) is {options.max_bytes}")
         document = open_document(data, filename, options.max_pages)
         chunker = self.chunker.with_sizes(options.chunk_size, options.chunk_overlap)
-        chunk_iter = chunker.chunks(document.pages, options.text_depth, filename)
-        timings = {"open_ms": (time.perf_counter() - t0) * 1000, "extract_chunk_ms": 0.0, "embed_wait_ms": 0.0}
-        chunks: list[Chunk] = []
-        vectors: list[np.ndarray] = []
-        pending: deque[tuple[asyncio.Future, list[Chunk]]] = deque()
-
-        async def collect_oldest() -> None:
-            t = time.perf_counter()
-            future, batch = pending.popleft()
-            vectors.append(await future)
-            timings["embed_wait_ms"] += (time.perf_counter() - t) * 1000
-            chunks.extend(batch)
-            reporter.write_results(_result_lines(batch, vectors[-1]))
-            done_pages = batch[-1].pages[-1]
-            reporter.update(100 * done_pages / document.page_count, {
-                "pages_done": done_pages, "pages_total": document.page_count, "chunks_done": len(chunks),
-                "recent_chunks": [{"chunk_index": c.chunk_index, "pages": c.pages, "text": c.text[:200]} for c in batch],
-            })
-
+        run = _Run(document, options, reporter, on_batch, keep)
+        run.timings["open_ms"] = (time.perf_counter() - t0) * 1000
         try:
-            await self._pump(chunk_iter, options, embed, pending, collect_oldest, timings, cancelled)
+            await run.pump(chunker.chunks(document.pages, options.text_depth, filename), embed, cancelled)
         finally:  # on failure, let outstanding BLS calls finish before the request ends
-            await asyncio.gather(*(f for f, _ in pending), return_exceptions=True)
-        pages_seen = chunks[-1].pages[-1] if chunks else 0
-        warnings = list(document.warnings)
-
-        if not chunks:
-            warnings.append("no text was extracted (a scanned or empty document?)")
-        summary = {
-            "source": filename, "kind": document.kind, "encoding": document.encoding,
-            "pages": document.page_count, "chunks": len(chunks), "pages_with_chunks": pages_seen,
-            "options": options.as_dict(), "warnings": warnings,
-            "timings_ms": {**{k: round(v, 1) for k, v in timings.items()},
-                           "total_ms": round((time.perf_counter() - t0) * 1000, 1)},
-        }
-        embeddings = np.vstack(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), np.float32)
+            await asyncio.gather(*(f for f, _ in run.pending), return_exceptions=True)
+        summary = _summary(run, filename, time.perf_counter() - t0)
+        embeddings = np.vstack(run.vectors) if run.vectors else np.zeros((0, EMBEDDING_DIM), np.float32)
         reporter.finish(summary)
-        return IngestResult(chunks, embeddings, summary)
+        return IngestResult(run.chunks, embeddings, summary)
 
 
-    @staticmethod
-    async def _pump(chunk_iter, options, embed, pending, collect_oldest, timings, cancelled) -> None:
-        """Keep up to ``max_in_flight`` embed calls outstanding until the chunks run out."""
-        while True:
-            t = time.perf_counter()
-            batch = [c for _, c in zip(range(options.embed_batch), chunk_iter)]
-            timings["extract_chunk_ms"] += (time.perf_counter() - t) * 1000
-            if not batch:
-                break
-            if cancelled():
-                raise CancelledError("the request was cancelled")
-            pending.append((asyncio.ensure_future(embed([c.text for c in batch])), batch))
-            await asyncio.sleep(0)  # let the BLS request go out before more extraction
-            if len(pending) >= options.max_in_flight:
-                await collect_oldest()
-        while pending:
-            await collect_oldest()
+def _summary(run: _Run, filename: str, seconds: float) -> dict:
+    warnings = list(run.document.warnings)
+    if not run.count:
+        warnings.append("no text was extracted (a scanned or empty document?)")
+    return {
+        "source": filename, "kind": run.document.kind, "encoding": run.document.encoding,
+        "pages": run.document.page_count, "chunks": run.count,
+        "options": run.options.as_dict(), "warnings": warnings,
+        "timings_ms": {**{k: round(v, 1) for k, v in run.timings.items()}, "total_ms": round(seconds * 1000, 1)},
+    }
 
 
 def _result_lines(batch: list[Chunk], vectors: np.ndarray) -> list[str]:
@@ -131,22 +148,50 @@ def _result_lines(batch: list[Chunk], vectors: np.ndarray) -> list[str]:
     return lines
 
 
+def _first(value: np.ndarray | None, name: str) -> bytes | None:
+    if value is None:
+        return None
+    flat = np.asarray(value, dtype=object).reshape(-1)
+    if flat.size != 1:
+        raise InvalidInputError(f"{name} must hold exactly one element, got {flat.size}")
+    item = flat[0]
+    return item if isinstance(item, bytes) else str(item).encode()
+
+
+def read_asset(headers: Mapping[str, str], asset: str) -> bytes:
+    """The document NVCF stored in ``NVCF-ASSET-DIR`` under the name ``asset`` (inputs over 5 MB)."""
+    asset_dir = headers.get(ASSET_DIR_HEADER)
+    if not asset_dir:
+        raise InvalidInputError("OPTIONS.asset was given but the request has no NVCF-ASSET-DIR header")
+    if Path(asset).name != asset or asset in ("", ".", ".."):
+        raise InvalidInputError(f"OPTIONS.asset must be a plain asset name, got {asset!r}")
+    path = Path(asset_dir) / asset
+    if not path.is_file():
+        raise InvalidInputError(f"asset {asset!r} is not in NVCF-ASSET-DIR")
+    return path.read_bytes()
+
+
 async def ingest_request(pipeline: IngestPipeline, inputs: Mapping[str, np.ndarray | None],
                          parameters: Mapping[str, object], embed: EmbedFn,
-                         cancelled: Callable[[], bool] = lambda: False) -> dict[str, np.ndarray]:
-    """One ``ingest`` request from its tensors and request parameters to output tensors."""
-    reporter = ProgressReporter(nvcf_headers(parameters))
+                         cancelled: Callable[[], bool] = lambda: False,
+                         on_batch: BatchFn | None = None) -> IngestResult:
+    """One ``ingest`` (or, with ``on_batch``, ``ingest_stream``) request from tensors and parameters."""
+    headers = nvcf_headers(parameters)
+    reporter = ProgressReporter(headers)
     try:
-        document = _first(inputs.get("DOCUMENT"))
+        document = _first(inputs.get("DOCUMENT"), "DOCUMENT")
+        filename = (_first(inputs.get("FILENAME"), "FILENAME") or b"").decode("utf-8", errors="replace")
+        options = IngestOptions.parse(_first(inputs.get("OPTIONS"), "OPTIONS"))
+        if options.asset:
+            document = read_asset(headers, options.asset)
+            filename = filename or options.asset
         if document is None:
             raise InvalidInputError("DOCUMENT is required")
-        filename = (_first(inputs.get("FILENAME")) or b"").decode("utf-8", errors="replace")
-        options = IngestOptions.parse(_first(inputs.get("OPTIONS")))
-        result = await pipeline.run(document, filename, options, embed, reporter, cancelled)
+        return await pipeline.run(document, filename, options, embed, reporter, cancelled,
+                                  on_batch=on_batch, keep=on_batch is None)
     except TritonIngestError as exc:
         reporter.fail(str(exc))
         raise
-    except Exception:
+    except BaseException:
         reporter.fail("internal error")
         raise
-    return result.outputs()

@@ -9,6 +9,8 @@
 | max_bytes       | 104857600 | documents larger than this are rejected (100 MiB)          |
 | embed_batch     | 16        | chunks per BLS call to ``embed``                           |
 | max_in_flight   | 8         | BLS calls in flight at once per document                   |
+| asset           | ""        | read the document from NVCF-ASSET-DIR/<asset> (NVCF inputs |
+|                 |           | over 5 MB) instead of DOCUMENT                             |
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class IngestOptions:
     max_bytes: int = 100 * 1024 * 1024
     embed_batch: int = 16
     max_in_flight: int = 8
+    asset: str = ""
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> "IngestOptions":
@@ -60,6 +63,8 @@ class IngestOptions:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise InvalidInputError(f"OPTIONS.{key} must be an integer in [{low}, {high}], got {value!r}")
         options = cls(**given)
+        if not isinstance(options.asset, str):
+            raise InvalidInputError(f"OPTIONS.asset must be a string, got {options.asset!r}")
         if options.text_depth not in ("page", "document"):
             raise InvalidInputError(f'OPTIONS.text_depth must be "page" or "document", got {options.text_depth!r}')
         if options.chunk_overlap >= options.chunk_size:

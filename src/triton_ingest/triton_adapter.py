@@ -8,6 +8,7 @@ their traceback on the server and reach the client as a bare INTERNAL error.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import traceback
 from typing import Any, Awaitable, Callable, Sequence
@@ -22,6 +23,7 @@ Inputs = dict[str, "np.ndarray | None"]
 Outputs = dict[str, np.ndarray]
 Handler = Callable[[list[Inputs]], Sequence["Outputs | Exception"]]
 AsyncHandler = Callable[[Inputs, dict, Callable[[], bool]], Awaitable[Outputs]]
+StreamHandler = Callable[[Inputs, dict, Callable[[], bool], Callable[[Outputs], None]], Awaitable[Outputs]]
 
 
 def model_params(args: dict[str, Any]) -> dict[str, str]:
@@ -49,10 +51,13 @@ def error(exc: BaseException) -> Any:
 
 def response(result: "Outputs | BaseException") -> Any:
     """An ``InferenceResponse`` carrying either the output tensors or the error."""
-    if isinstance(result, BaseException):
-        return pb_utils.InferenceResponse(error=error(result))
-    tensors = [pb_utils.Tensor(name, array) for name, array in result.items()]
-    return pb_utils.InferenceResponse(output_tensors=tensors)
+    if not isinstance(result, BaseException):
+        try:
+            tensors = [pb_utils.Tensor(name, array) for name, array in result.items()]
+            return pb_utils.InferenceResponse(output_tensors=tensors)
+        except Exception as exc:  # a bug in building outputs must not leak a traceback
+            result = exc
+    return pb_utils.InferenceResponse(error=error(result))
 
 
 def request_parameters(request: Any) -> dict[str, Any]:
@@ -78,16 +83,29 @@ def bls_embed(spec: ModelSpec) -> Callable[[list[str]], Awaitable[np.ndarray]]:
     return embed
 
 
+async def _call(handler: Callable[..., Awaitable[Outputs]], request: Any, spec: ModelSpec, *extra) -> "Outputs | Exception":
+    try:
+        return await handler(read_inputs(request, spec), request_parameters(request), request.is_cancelled, *extra)
+    except Exception as exc:
+        return exc
+
+
 async def execute_each(requests: Sequence[Any], spec: ModelSpec, handler: AsyncHandler) -> list[Any]:
-    """Run the async ``handler(inputs, parameters, is_cancelled)`` for each request in turn."""
-    responses = []
-    for request in requests:
-        try:
-            result = await handler(read_inputs(request, spec), request_parameters(request), request.is_cancelled)
-        except Exception as exc:
-            result = exc
-        responses.append(response(result))
-    return responses
+    """Run the async ``handler(inputs, parameters, is_cancelled)`` for all requests concurrently."""
+    results = await asyncio.gather(*(_call(handler, r, spec) for r in requests))
+    return [response(r) for r in results]
+
+
+async def stream_each(requests: Sequence[Any], spec: ModelSpec, handler: StreamHandler) -> None:
+    """Decoupled models: ``handler(inputs, parameters, is_cancelled, send)`` may ``send(outputs)``
+    any number of times; what it returns (or raises) is the final response."""
+
+    async def one(request: Any) -> None:
+        sender = request.get_response_sender()
+        final = await _call(handler, request, spec, lambda outputs: sender.send(response(outputs)))
+        sender.send(response(final), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+    await asyncio.gather(*(one(r) for r in requests))
 
 
 def execute(requests: Sequence[Any], spec: ModelSpec, handler: Handler) -> list[Any]:

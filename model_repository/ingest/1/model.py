@@ -15,4 +15,5 @@ class TritonPythonModel:
         return await adapter.execute_each(requests, INGEST, self._ingest)
 
     async def _ingest(self, inputs, parameters, is_cancelled):
-        return await ingest_request(self.pipeline, inputs, parameters, self.embed, is_cancelled)
+        result = await ingest_request(self.pipeline, inputs, parameters, self.embed, is_cancelled)
+        return result.outputs()
