@@ -38,8 +38,9 @@ run: $(ONNX) ## Set up, start Triton, embed example texts, print a similarity de
 test: $(ONNX) ## Set up, then run every test (unit + real-tritonserver integration)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(ONNX) ## Served embed throughput (HTTP/gRPC) next to in-process ONNX Runtime, same texts
+bench: $(ONNX) ## Served embed vs in-process ONNX Runtime; ingest of a 120-page PDF vs embed alone
 	$(PY) benchmarks/embed_throughput.py
+	$(PY) benchmarks/ingest_throughput.py
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build

@@ -1,0 +1,116 @@
+"""`ingest` of a 120-page text PDF next to `embed` alone on the same chunks, same run.
+
+    python benchmarks/ingest_throughput.py [--pages 120] [--json build/bench/ingest.json]
+
+The PDF is made here with fpdf2 from real prose (the Python standard library's
+docstrings). Embed-only sends the chunk texts the ingest returned to `embed`
+the way ingest does (16 per request, 8 in flight), so the ratio
+embed-only time / ingest time shows how much of extraction, chunking and IPC
+the pipeline hides behind embedding (1.0 = all of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+
+sys.path.insert(0, str(Path(__file__).parent))
+from corpus import chunk_texts  # noqa: E402
+
+from triton_ingest.contracts import EMBED, INGEST  # noqa: E402
+from triton_ingest.server import TritonServer  # noqa: E402
+
+
+def make_prose_pdf(pages: int) -> bytes:
+    from fpdf import FPDF
+
+    texts = chunk_texts()
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=10)
+    for page in range(pages):
+        pdf.add_page()
+        body = "\n\n".join(texts[(page * 4 + i) % len(texts)] for i in range(4))
+        pdf.multi_cell(0, 5, body.encode("latin-1", "replace").decode("latin-1"))
+    return bytes(pdf.output())
+
+
+def bytes_input(name: str, value: bytes) -> grpcclient.InferInput:
+    tensor = grpcclient.InferInput(name, [1], "BYTES")
+    tensor.set_data_from_numpy(np.array([value], dtype=object))
+    return tensor
+
+
+def ingest_once(url: str, pdf: bytes) -> tuple[float, list[str], dict]:
+    client = grpcclient.InferenceServerClient(url)
+    try:
+        start = time.perf_counter()
+        result = client.infer(INGEST.name, [bytes_input("DOCUMENT", pdf), bytes_input("FILENAME", b"bench.pdf")])
+        seconds = time.perf_counter() - start
+    finally:
+        client.close()
+    texts = [json.loads(c)["text"] for c in result.as_numpy("CHUNKS")]
+    return seconds, texts, json.loads(result.as_numpy("SUMMARY")[0])
+
+
+def embed_only(url: str, texts: list[str], per_request: int = 16, in_flight: int = 8) -> float:
+    clients = [grpcclient.InferenceServerClient(url) for _ in range(in_flight)]
+    groups = [texts[i : i + per_request] for i in range(0, len(texts), per_request)]
+
+    def call(index: int) -> None:
+        data = np.array([[t.encode()] for t in groups[index]], dtype=object)
+        tensor = grpcclient.InferInput("TEXT", list(data.shape), "BYTES")
+        tensor.set_data_from_numpy(data)
+        clients[index % in_flight].infer(EMBED.name, [tensor])
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(in_flight) as pool:
+        list(pool.map(call, range(len(groups))))
+    seconds = time.perf_counter() - start
+    for client in clients:
+        client.close()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=120)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=Path("build/bench/ingest.json"))
+    args = parser.parse_args()
+    pdf = make_prose_pdf(args.pages)
+    rows = []
+    with TritonServer.on_free_ports() as server:
+        ingest_once(server.grpc_url, make_prose_pdf(4))  # warm-up
+        for round_ in range(args.rounds):  # alternate so drift hits both alike
+            ingest_s, texts, summary = ingest_once(server.grpc_url, pdf)
+            embed_s = embed_only(server.grpc_url, texts)
+            rows.append({
+                "round": round_, "pages": summary["pages"], "chunks": len(texts),
+                "ingest_s": round(ingest_s, 2), "embed_only_s": round(embed_s, 2),
+                "ingest_pages_per_s": round(summary["pages"] / ingest_s, 2),
+                "ingest_chunks_per_s": round(len(texts) / ingest_s, 2),
+                "embed_only_chunks_per_s": round(len(texts) / embed_s, 2),
+                "ingest_vs_embed_only": round(embed_s / ingest_s, 3),
+                "stage_ms": summary["timings_ms"],
+            })
+    print(f"\n{'round':>5} {'pages':>6} {'chunks':>6} {'ingest s':>9} {'pages/s':>8} {'chunks/s':>9} "
+          f"{'embed-only s':>13} {'chunks/s':>9} {'ingest/embed-only':>18}")
+    for r in rows:
+        print(f"{r['round']:>5} {r['pages']:>6} {r['chunks']:>6} {r['ingest_s']:>9.2f} {r['ingest_pages_per_s']:>8.2f} "
+              f"{r['ingest_chunks_per_s']:>9.2f} {r['embed_only_s']:>13.2f} {r['embed_only_chunks_per_s']:>9.2f} "
+              f"{r['ingest_vs_embed_only']:>18.3f}")
+    print(f"stage timings of the last ingest (ms): {rows[-1]['stage_ms']}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
