@@ -121,4 +121,6 @@ def test_demo_prints_similarities_and_stops_cleanly():
     lines = done.stdout.splitlines()
     top = lines[lines.index("query: Which animal purrs?") + 1]
     assert "Cats purr" in top
+    assert "generated-manual.pdf" in done.stdout and "release-notes-fr.txt         text      cp1252" in done.stdout
+    assert "best chunk" in done.stdout
     assert "tritonserver stopped cleanly" in done.stdout

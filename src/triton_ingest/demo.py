@@ -1,4 +1,5 @@
-"""``triton-ingest demo`` (``make run``): start Triton, embed example texts, show similarities.
+"""``triton-ingest demo`` (``make run``): start Triton, embed example texts, show similarities,
+then ingest the example documents in ``examples/`` (plus a generated PDF) and search their chunks.
 
 Talks to the server over the standard KServe v2 HTTP protocol with tritonclient.
 """
@@ -8,8 +9,14 @@ from __future__ import annotations
 import numpy as np
 import tritonclient.http as httpclient
 
-from .contracts import EMBED
-from .server import TritonServer
+import json
+from pathlib import Path
+
+from .contracts import EMBED, INGEST
+from .server import REPO_ROOT, TritonServer
+
+EXAMPLES = REPO_ROOT / "examples"
+SEARCH = "How is progress reported for long documents?"
 
 QUERIES = ["How do I run Triton without a GPU?", "Which animal purrs?"]
 DOCUMENTS = [
@@ -42,6 +49,54 @@ def similarity_table(queries: list[str], docs: list[str], q: np.ndarray, d: np.n
     return "\n".join(lines)
 
 
+def generated_pdf(pages: int = 12) -> bytes:
+    """A multi-page PDF made on the spot (fpdf2), so no binary is committed."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    for page in range(1, pages + 1):
+        pdf.add_page()
+        pdf.multi_cell(0, 6, f"Manual page {page}. Triton serves the ingest model on CPU and GPU. "
+                             "Each page is extracted, split into token windows and embedded. " * 4)
+    return bytes(pdf.output())
+
+
+def ingest_http(url: str, document: bytes, filename: str) -> tuple[list[dict], np.ndarray, dict]:
+    """Ingest one document through the `ingest` model over HTTP."""
+    client = httpclient.InferenceServerClient(url, network_timeout=600)
+    try:
+        tensors = []
+        for name, value in (("DOCUMENT", document), ("FILENAME", filename.encode())):
+            tensor = httpclient.InferInput(name, [1], INGEST.input(name).wire_dtype)
+            tensor.set_data_from_numpy(np.array([value], dtype=object))
+            tensors.append(tensor)
+        result = client.infer(INGEST.name, tensors)
+    finally:
+        client.close()
+    chunks = [json.loads(c) for c in result.as_numpy("CHUNKS")]
+    return chunks, result.as_numpy("EMBEDDINGS"), json.loads(result.as_numpy("SUMMARY")[0])
+
+
+def ingest_examples(url: str) -> None:
+    """Ingest every example document, print a summary table and the best chunk for a query."""
+    documents = {p.name: p.read_bytes() for p in sorted(EXAMPLES.glob("*")) if p.is_file()}
+    documents["generated-manual.pdf"] = generated_pdf()
+    print(f"\ningesting {len(documents) - 1} documents from {EXAMPLES.name}/ and one generated PDF:")
+    print(f"  {'file':28} {'kind':9} {'encoding':9} {'pages':>5} {'chunks':>6} {'ms':>7}")
+    all_chunks, all_vectors = [], []
+    for name, data in documents.items():
+        chunks, vectors, summary = ingest_http(url, data, name)
+        all_chunks += chunks
+        all_vectors.append(vectors)
+        print(f"  {name:28} {summary['kind']:9} {summary['encoding'] or '-':9} {summary['pages']:>5} "
+              f"{summary['chunks']:>6} {summary['timings_ms']['total_ms']:>7.0f}")
+    scores = np.vstack(all_vectors) @ embed_http(url, [SEARCH])[0]
+    best = all_chunks[int(np.argmax(scores))]
+    print(f"\nsearch: {SEARCH}\n  best chunk ({scores.max():+.3f}, {best['source']}, pages {best['pages']}):")
+    print("  " + best["text"][:300].replace("\n", " ") + ("..." if len(best["text"]) > 300 else ""))
+
+
 def main() -> int:
     with TritonServer.on_free_ports() as server:
         print(f"tritonserver ready on HTTP {server.http_url} / gRPC {server.grpc_url}")
@@ -50,5 +105,6 @@ def main() -> int:
         print(f"embedded {len(embeddings)} texts -> {embeddings.shape[1]}-d vectors, "
               f"norms {np.linalg.norm(embeddings, axis=1).min():.4f}..{np.linalg.norm(embeddings, axis=1).max():.4f}")
         print(similarity_table(QUERIES, DOCUMENTS, q, d))
+        ingest_examples(server.http_url)
     print("\ntritonserver stopped cleanly")
     return 0
