@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 import time
 
 import numpy as np
@@ -116,3 +117,29 @@ def test_concurrent_ingests_get_their_own_results(server, clients):
     for i, got in enumerate(results):
         assert got["chunks"][0]["text"].startswith(f"Document {i} talks about subject {i}.")
         np.testing.assert_allclose(got["embeddings"], embed(clients, "grpc", [c["text"] for c in got["chunks"]]), atol=2e-5)
+
+
+def scrape(server, family: str) -> dict[str, float]:
+    """``{labels: value}`` of one metric family from Triton's metrics port."""
+    with urllib.request.urlopen(f"http://localhost:{server.metrics_port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {line.split("{", 1)[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line.startswith(family + "{")}
+
+
+def test_ingest_metrics_are_served_next_to_tritons(server, clients):
+    def value(family, **labels):
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        return sum(v for k, v in scrape(server, family).items() if all(p in k.split(",") for p in wanted.split(",")))
+
+    before = {f: value(f"triton_ingest_{f}_total", model="ingest", kind="pdf") for f in ("documents", "pages", "chunks")}
+    failures = value("triton_ingest_failures_total", model="ingest", reason="corrupt_pdf")
+    got = ingest_with(clients["http"], "http", make_pdf(3))
+    with pytest.raises(Exception):
+        ingest_with(clients["http"], "http", b"%PDF-1.4 broken")
+    assert value("triton_ingest_documents_total", model="ingest", kind="pdf") == before["documents"] + 1
+    assert value("triton_ingest_pages_total", model="ingest", kind="pdf") == before["pages"] + 3
+    assert value("triton_ingest_chunks_total", model="ingest", kind="pdf") == before["chunks"] + len(got["chunks"])
+    assert value("triton_ingest_failures_total", model="ingest", reason="corrupt_pdf") == failures + 1
+    assert value("triton_ingest_stage_seconds_total", model="ingest", stage="embed_wait") > 0
+    assert "nv_inference_count" in urllib.request.urlopen(f"http://localhost:{server.metrics_port}/metrics").read().decode()

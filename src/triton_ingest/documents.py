@@ -16,6 +16,7 @@ from typing import Iterator
 from .errors import InvalidInputError
 
 HTML_SNIFF = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<!--)", re.IGNORECASE)
+UNSUPPORTED = "DOCUMENT is binary data in no supported format (PDF, DOCX, HTML, Markdown, text)"
 HTML_BLOCKS = (
     "address,article,aside,blockquote,br,dd,div,dl,dt,figcaption,figure,footer,form,h1,h2,h3,h4,h5,h6,"
     "header,hr,li,main,nav,ol,p,pre,section,table,td,th,tr,ul"
@@ -64,13 +65,13 @@ def decode_text(data: bytes) -> tuple[str, str]:
     except UnicodeDecodeError:
         pass
     if b"\x00" in data[:4096]:
-        raise InvalidInputError("DOCUMENT is binary data in no supported format (PDF, DOCX, HTML, Markdown, text)")
+        raise InvalidInputError(UNSUPPORTED, "unsupported_format")
     from charset_normalizer import from_bytes
 
     matches = from_bytes(data)
     best = matches.best()
     if best is None or best.chaos > 0.2:
-        raise InvalidInputError("DOCUMENT is not text in any recognised encoding, nor a PDF, DOCX or HTML file")
+        raise InvalidInputError("DOCUMENT is not text in any recognised encoding, nor a PDF, DOCX or HTML file", "undecodable_text")
     tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
     best = next((m for m in tied if m.encoding == "cp1252"), best)  # the web's default on a tie
     return str(best), best.encoding
@@ -92,15 +93,15 @@ def _open_pdf(data: bytes, max_pages: int) -> Document:
     except pdfium.PdfiumError as exc:
         reason = str(exc)
         if "password" in reason.lower():
-            raise InvalidInputError("DOCUMENT is an encrypted PDF; send it without a password") from None
-        raise InvalidInputError(f"DOCUMENT is a corrupt or truncated PDF ({reason})") from None
+            raise InvalidInputError("DOCUMENT is an encrypted PDF; send it without a password", "encrypted_pdf") from None
+        raise InvalidInputError(f"DOCUMENT is a corrupt or truncated PDF ({reason})", "corrupt_pdf") from None
     count = len(pdf)
     if count == 0:
         pdf.close()
-        raise InvalidInputError("DOCUMENT is a PDF with no pages")
+        raise InvalidInputError("DOCUMENT is a PDF with no pages", "corrupt_pdf")
     if count > max_pages:
         pdf.close()
-        raise InvalidInputError(f"DOCUMENT has {count} pages; the limit (max_pages) is {max_pages}")
+        raise InvalidInputError(f"DOCUMENT has {count} pages; the limit (max_pages) is {max_pages}", "too_many_pages")
 
     def pages() -> Iterator[Page]:
         try:
@@ -123,12 +124,12 @@ def _open_docx(data: bytes) -> Document:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if "word/document.xml" not in archive.namelist():
-                raise InvalidInputError("DOCUMENT is a ZIP archive but not a DOCX file")
+                raise InvalidInputError("DOCUMENT is a ZIP archive but not a DOCX file", "unsupported_format")
         parsed = docx.Document(io.BytesIO(data))
     except InvalidInputError:
         raise
     except Exception as exc:  # python-docx / zipfile / lxml errors on corrupt input
-        raise InvalidInputError(f"DOCUMENT is a corrupt DOCX file ({type(exc).__name__})") from None
+        raise InvalidInputError(f"DOCUMENT is a corrupt DOCX file ({type(exc).__name__})", "corrupt_docx") from None
     blocks = [p.text for p in parsed.paragraphs if p.text.strip()]
     for table in parsed.tables:
         for row in table.rows:
@@ -155,7 +156,7 @@ def _open_html(data: bytes) -> Document:
 def _open_text(data: bytes, filename: str) -> Document:
     text, encoding = decode_text(data)
     if _printable_ratio(text) < 0.95:
-        raise InvalidInputError("DOCUMENT is binary data in no supported format (PDF, DOCX, HTML, Markdown, text)")
+        raise InvalidInputError(UNSUPPORTED, "unsupported_format")
     is_markdown = filename.lower().endswith((".md", ".markdown")) or len(MARKDOWN_HINT.findall(text[:20000])) >= 3
     return Document("markdown" if is_markdown else "text", 1, iter([Page(1, text)]), encoding=encoding)
 
@@ -163,7 +164,7 @@ def _open_text(data: bytes, filename: str) -> Document:
 def open_document(data: bytes, filename: str = "", max_pages: int = 5000) -> Document:
     """Detect the type and open ``data`` for lazy, page-by-page extraction."""
     if not data:
-        raise InvalidInputError("DOCUMENT is empty")
+        raise InvalidInputError("DOCUMENT is empty", "empty")
     kind = detect_kind(data, filename)
     if kind == "pdf":
         return _open_pdf(data, max_pages)

@@ -16,27 +16,37 @@ from __future__ import annotations
 
 
 class TritonIngestError(Exception):
-    """Base class; ``status`` is a ``pb_utils.TritonError`` code name."""
+    """Base class; ``status`` is a ``pb_utils.TritonError`` code name, ``reason`` a short
+    machine-readable cause (the ``reason`` label of ``triton_ingest_failures_total``)."""
 
     status = "INTERNAL"
+    reason = "internal"
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
 
 
 class InvalidInputError(TritonIngestError):
     """The request itself is malformed: bad text, shape, value or option."""
 
     status = "INVALID_ARG"
+    reason = "invalid_input"
 
 
 class UnavailableError(TritonIngestError):
     """The server cannot take the request now; the client may retry."""
 
     status = "UNAVAILABLE"
+    reason = "unavailable"
 
 
 class CancelledError(TritonIngestError):
     """The request was cancelled by its client; its work was abandoned."""
 
     status = "CANCELLED"
+    reason = "cancelled"
 
 
 class InternalError(TritonIngestError):

@@ -24,6 +24,7 @@ from .chunking import Chunk, TokenChunker
 from .contracts import EMBEDDING_DIM
 from .documents import Document, open_document
 from .errors import CancelledError, InvalidInputError, TritonIngestError
+from .metrics import IngestMetrics
 from .options import IngestOptions
 from .progress import ASSET_DIR_HEADER, ProgressReporter, nvcf_headers
 
@@ -112,7 +113,8 @@ class IngestPipeline:
         """Ingest one document; with ``keep=False`` the result holds the summary only."""
         t0 = time.perf_counter()
         if len(data) > options.max_bytes:
-            raise InvalidInputError(f"DOCUMENT is {len(data)} bytes; the limit (max_bytes) is {options.max_bytes}")
+            raise InvalidInputError(
+                f"DOCUMENT is {len(data)} bytes; the limit (max_bytes) is {options.max_bytes}", "too_large")
         document = open_document(data, filename, options.max_pages)
         chunker = self.chunker.with_sizes(options.chunk_size, options.chunk_overlap)
         run = _Run(document, options, reporter, on_batch, keep)
@@ -174,7 +176,7 @@ def read_asset(headers: Mapping[str, str], asset: str) -> bytes:
 async def ingest_request(pipeline: IngestPipeline, inputs: Mapping[str, np.ndarray | None],
                          parameters: Mapping[str, object], embed: EmbedFn,
                          cancelled: Callable[[], bool] = lambda: False,
-                         on_batch: BatchFn | None = None) -> IngestResult:
+                         on_batch: BatchFn | None = None, metrics: IngestMetrics | None = None) -> IngestResult:
     """One ``ingest`` (or, with ``on_batch``, ``ingest_stream``) request from tensors and parameters."""
     headers = nvcf_headers(parameters)
     reporter = ProgressReporter(headers)
@@ -187,11 +189,13 @@ async def ingest_request(pipeline: IngestPipeline, inputs: Mapping[str, np.ndarr
             filename = filename or options.asset
         if document is None:
             raise InvalidInputError("DOCUMENT is required")
-        return await pipeline.run(document, filename, options, embed, reporter, cancelled,
-                                  on_batch=on_batch, keep=on_batch is None)
-    except TritonIngestError as exc:
-        reporter.fail(str(exc))
+        result = await pipeline.run(document, filename, options, embed, reporter, cancelled,
+                                    on_batch=on_batch, keep=on_batch is None)
+    except BaseException as exc:
+        reporter.fail(str(exc) if isinstance(exc, TritonIngestError) else "internal error")
+        if metrics is not None:
+            metrics.failure(exc)
         raise
-    except BaseException:
-        reporter.fail("internal error")
-        raise
+    if metrics is not None:
+        metrics.success(result.summary)
+    return result

@@ -22,6 +22,13 @@ from .contracts import MAX_SEQ_LENGTH
 from .errors import InvalidInputError
 
 MAX_CHUNK_TOKENS = MAX_SEQ_LENGTH - 2
+
+
+class OptionsError(InvalidInputError):
+    """``OPTIONS`` is malformed."""
+
+    reason = "bad_options"
+
 LIMITS = {
     "chunk_size": (1, MAX_CHUNK_TOKENS),
     "chunk_overlap": (0, MAX_CHUNK_TOKENS - 1),
@@ -51,24 +58,24 @@ class IngestOptions:
         try:
             given = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"OPTIONS is not valid JSON ({exc})") from None
+            raise OptionsError(f"OPTIONS is not valid JSON ({exc})") from None
         if not isinstance(given, dict):
-            raise InvalidInputError("OPTIONS must be a JSON object")
+            raise OptionsError("OPTIONS must be a JSON object")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(given) - known)
         if unknown:
-            raise InvalidInputError(f"OPTIONS has unknown key(s) {unknown}; known keys are {sorted(known)}")
+            raise OptionsError(f"OPTIONS has unknown key(s) {unknown}; known keys are {sorted(known)}")
         for key, (low, high) in LIMITS.items():
             value = given.get(key, getattr(cls, key))
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise InvalidInputError(f"OPTIONS.{key} must be an integer in [{low}, {high}], got {value!r}")
+                raise OptionsError(f"OPTIONS.{key} must be an integer in [{low}, {high}], got {value!r}")
         options = cls(**given)
         if not isinstance(options.asset, str):
-            raise InvalidInputError(f"OPTIONS.asset must be a string, got {options.asset!r}")
+            raise OptionsError(f"OPTIONS.asset must be a string, got {options.asset!r}")
         if options.text_depth not in ("page", "document"):
-            raise InvalidInputError(f'OPTIONS.text_depth must be "page" or "document", got {options.text_depth!r}')
+            raise OptionsError(f'OPTIONS.text_depth must be "page" or "document", got {options.text_depth!r}')
         if options.chunk_overlap >= options.chunk_size:
-            raise InvalidInputError("OPTIONS.chunk_overlap must be smaller than OPTIONS.chunk_size")
+            raise OptionsError("OPTIONS.chunk_overlap must be smaller than OPTIONS.chunk_size")
         return options
 
     def as_dict(self) -> dict:

@@ -60,6 +60,16 @@ def response(result: "Outputs | BaseException") -> Any:
     return pb_utils.InferenceResponse(error=error(result))
 
 
+_families: dict[str, Any] = {}  # a MetricFamily must outlive its Metrics
+
+
+def counter(name: str, description: str, labels: dict[str, str]) -> Any:
+    """A Prometheus counter on Triton's metrics port (``metrics.CounterFactory``)."""
+    if name not in _families:
+        _families[name] = pb_utils.MetricFamily(name=name, description=description, kind=pb_utils.MetricFamily.COUNTER)
+    return _families[name].Metric(labels=labels)
+
+
 def request_parameters(request: Any) -> dict[str, Any]:
     """Request parameters, including HTTP headers Triton forwarded (``NVCF-*``)."""
     raw = request.parameters()
