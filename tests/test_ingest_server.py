@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.request
 import time
@@ -143,3 +144,41 @@ def test_ingest_metrics_are_served_next_to_tritons(server, clients):
     assert value("triton_ingest_failures_total", model="ingest", reason="corrupt_pdf") == failures + 1
     assert value("triton_ingest_stage_seconds_total", model="ingest", stage="embed_wait") > 0
     assert "nv_inference_count" in urllib.request.urlopen(f"http://localhost:{server.metrics_port}/metrics").read().decode()
+
+
+def test_document_is_read_from_the_nvcf_asset_dir(clients, protocol, tmp_path):
+    (tmp_path / "asset-1234").write_bytes(make_pdf(2))
+    headers = {"NVCF-ASSET-DIR": str(tmp_path)}
+    headers = {k.lower(): v for k, v in headers.items()} if protocol == "grpc" else headers
+    got = ingest_with(clients[protocol], protocol, b"", None, {"asset": "asset-1234"}, headers)
+    assert got["summary"]["pages"] == 2 and got["chunks"][0]["source"] == "asset-1234"
+    for bad, message in (("../etc/passwd", "plain asset name"), ("missing", "is not in NVCF-ASSET-DIR")):
+        with pytest.raises(Exception, match=re.escape(message)):
+            ingest_with(clients[protocol], protocol, b"", None, {"asset": bad}, headers)
+    with pytest.raises(Exception, match="no NVCF-ASSET-DIR header"):
+        ingest_with(clients[protocol], protocol, b"", None, {"asset": "asset-1234"})
+
+
+def test_cancelled_request_stops_and_leaves_nothing_complete(server, tmp_path):
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    tensor = grpcclient.InferInput("DOCUMENT", [1], "BYTES")
+    tensor.set_data_from_numpy(np.array([make_pdf(300, paragraphs=1)], dtype=object))
+    options = grpcclient.InferInput("OPTIONS", [1], "BYTES")
+    options.set_data_from_numpy(np.array([b'{"embed_batch": 2, "max_in_flight": 1}'], dtype=object))
+    outcome = []
+    call = client.async_infer("ingest", [tensor, options], callback=lambda r, e: outcome.append(e),
+                              headers=nvcf_headers("grpc", "cancel-me", tmp_path))
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "progress").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    call.cancel()
+    while time.monotonic() < deadline:  # the server notices at its next batch and fails the request
+        body = json.loads((tmp_path / "progress").read_text())
+        if body["partialResponse"].get("status") == "failed":
+            break
+        time.sleep(0.1)
+    client.close()
+    assert body["partialResponse"] == {"status": "failed", "error": "the request was cancelled"}
+    assert body["progress"] < 100 and sorted(p.name for p in tmp_path.iterdir()) == ["progress"]
