@@ -110,7 +110,7 @@ def ingest_with(client, protocol: str, document: bytes, filename: str | None = N
     }
 
 
-def nvcf_headers(protocol: str, request_id: str, output_dir) -> dict:
+def nvcf_request_headers(protocol: str, request_id: str, output_dir) -> dict:
     """NVCF headers as NVCF sends them (gRPC metadata keys must be lower-case)."""
     headers = {"NVCF-REQID": request_id, "NVCF-LARGE-OUTPUT-DIR": str(output_dir)}
     return {k.lower(): v for k, v in headers.items()} if protocol == "grpc" else headers

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from conftest import client_module, embed, ingest_with, nvcf_headers, run_concurrently
+from conftest import client_module, embed, ingest_with, nvcf_request_headers, run_concurrently
 from documents_factory import make_encrypted_pdf, make_pdf
 from triton_ingest.contracts import INGEST
 
@@ -37,7 +37,7 @@ def test_bad_document_is_invalid_arg_and_leaves_nothing_complete(clients, protoc
     document, options, message = BAD_DOCUMENTS[case]
     client = clients[protocol]
     with pytest.raises(InferenceServerException) as caught:
-        ingest_with(client, protocol, document, "doc.bin", options, nvcf_headers(protocol, "bad", tmp_path))
+        ingest_with(client, protocol, document, "doc.bin", options, nvcf_request_headers(protocol, "bad", tmp_path))
     assert caught.value.status() == INVALID_ARG[protocol]
     assert message in caught.value.message() and "Traceback" not in caught.value.message()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["progress"]

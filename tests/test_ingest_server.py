@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import embed, ingest_with, nvcf_headers
+from conftest import embed, ingest_with, nvcf_request_headers
 from documents_factory import make_docx, make_html, make_pdf
 from triton_ingest.documents import open_document
 
@@ -74,7 +74,7 @@ def test_page_and_document_depth(clients, pdf12):
 
 def test_progress_file_is_monotonic_and_parses_on_every_read(clients, protocol, tmp_path):
     pdf = make_pdf(150, paragraphs=2)
-    headers = nvcf_headers(protocol, f"req-{protocol}", tmp_path)
+    headers = nvcf_request_headers(protocol, f"req-{protocol}", tmp_path)
     seen, errors, stop = [], [], threading.Event()
 
     def poll():
@@ -169,7 +169,7 @@ def test_cancelled_request_stops_and_leaves_nothing_complete(server, tmp_path):
     options.set_data_from_numpy(np.array([b'{"embed_batch": 2, "max_in_flight": 1}'], dtype=object))
     outcome = []
     call = client.async_infer("ingest", [tensor, options], callback=lambda r, e: outcome.append(e),
-                              headers=nvcf_headers("grpc", "cancel-me", tmp_path))
+                              headers=nvcf_request_headers("grpc", "cancel-me", tmp_path))
     deadline = time.monotonic() + 60
     while not (tmp_path / "progress").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

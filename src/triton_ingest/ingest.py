@@ -75,7 +75,8 @@ class _Run:
         if self.keep:
             self.chunks.extend(batch)
             self.vectors.append(vectors)
-        self.reporter.write_results(_result_lines(batch, vectors))
+        if self.reporter.active:
+            self.reporter.write_results(_result_lines(batch, vectors))
         pages_done = batch[-1].pages[-1]
         progress = {"pages_done": pages_done, "pages_total": self.document.page_count, "chunks_done": self.count}
         self.reporter.update(100 * pages_done / self.document.page_count, {
