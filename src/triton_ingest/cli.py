@@ -1,4 +1,6 @@
-"""``triton-ingest`` command line: ``serve`` and ``demo``."""
+"""``triton-ingest-server``: the server-side commands ``serve``, ``demo`` and ``nvcf-local``.
+
+The client CLI ``triton-ingest`` (package triton-ingest-client) forwards these three here."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from . import demo, serve
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="triton-ingest")
+    parser = argparse.ArgumentParser(prog="triton-ingest-server")
     commands = parser.add_subparsers(dest="command", required=True)
     serve.add_arguments(commands.add_parser("serve", help="run tritonserver on model_repository/"))
     commands.add_parser("demo", help="start Triton, embed examples, print similarities, stop")

@@ -1,4 +1,4 @@
-"""``triton-ingest serve`` / ``python -m triton_ingest.serve``: Triton in the foreground.
+"""``triton-ingest-server serve`` / ``triton-ingest serve`` / ``python -m triton_ingest.serve``: Triton in the foreground.
 
 Starts tritonserver on ``model_repository/``, reports readiness, forwards
 SIGINT/SIGTERM for a clean drain-and-exit, and exits non-zero with the
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="triton-ingest serve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="triton-ingest-server serve", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

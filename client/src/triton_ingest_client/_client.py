@@ -1,0 +1,309 @@
+"""The synchronous :class:`Client`; :class:`AsyncClient` offers the same names as coroutines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ._errors import (DeadlineExceededError, InvalidInputError, NotFoundError, TritonIngestClientError,
+                      UnavailableError)
+from ._progress import ProgressWatcher
+from ._results import IngestResult, JobResult, Progress, ProgressCallback
+from ._retry import RetryPolicy
+from ._transport import TritonTransport
+from .contracts import EMBED, INGEST, INGEST_STREAM
+
+DEFAULT_URLS = {"http": "localhost:8000", "grpc": "localhost:8001"}
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+INGEST_OUTPUTS = [t.name for t in INGEST.outputs]
+Job = Any  # a path, bytes, or {"path"|"data": ..., "options": {...}, "filename": ...}
+
+
+def _document(source: str | os.PathLike | bytes, filename: str | None) -> tuple[bytes, str]:
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source), filename or ""
+    path = Path(source)
+    try:
+        return path.read_bytes(), filename or path.name
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _ingest_tensors(data: bytes, filename: str, options: Mapping | None) -> dict[str, np.ndarray]:
+    tensors = {"DOCUMENT": np.array([data], dtype=object)}
+    if filename:
+        tensors["FILENAME"] = np.array([filename.encode()], dtype=object)
+    if options:
+        tensors["OPTIONS"] = np.array([json.dumps(dict(options)).encode()], dtype=object)
+    return tensors
+
+
+def _ingest_result(outputs: Mapping[str, np.ndarray]) -> IngestResult:
+    return IngestResult(
+        chunks=[json.loads(c) for c in outputs["CHUNKS"].reshape(-1)],
+        embeddings=np.asarray(outputs["EMBEDDINGS"], dtype=np.float32).reshape(-1, 384),
+        summary=json.loads(outputs["SUMMARY"].reshape(-1)[0]),
+    )
+
+
+def _job_fields(job: Job) -> tuple[Any, Mapping | None, str | None]:
+    if isinstance(job, Mapping):
+        if ("path" in job) == ("data" in job):
+            raise InvalidInputError("a job needs exactly one of 'path' or 'data'")
+        unknown = set(job) - {"path", "data", "options", "filename"}
+        if unknown:
+            raise InvalidInputError(f"unknown job key(s) {sorted(unknown)}")
+        source = job.get("path") or (job["data"].encode() if isinstance(job["data"], str) else job["data"])
+        return source, job.get("options"), job.get("filename")
+    return job, None, None
+
+
+class Client:
+    """triton-ingest over Triton HTTP/gRPC (or NVCF, see :meth:`nvcf`).
+
+    ``retries`` is finite: UNAVAILABLE, 429 and 503 are retried with exponential
+    backoff; every other error is raised at once as a typed exception.
+    """
+
+    def __init__(self, url: str | None = None, protocol: str = "http", timeout: float = 600.0, retries: int = 5,
+                 *, concurrency: int = 4, progress_dir: str | os.PathLike | None = None,
+                 headers: Mapping[str, str] | None = None,
+                 transport_factory: Callable[[], Any] | None = None):
+        self.protocol = protocol
+        self.url = url or DEFAULT_URLS.get(protocol, "")
+        self.timeout = timeout
+        self.retry = RetryPolicy(retries=retries)
+        self._factory = transport_factory or (lambda: TritonTransport(self.url, protocol, timeout, headers))
+        self._local = threading.local()
+        self._transports: list = []
+        self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="triton-ingest-job")
+        self._jobs: dict[str, tuple[str, Future]] = {}
+        self.progress_dir = Path(progress_dir) if progress_dir else None
+        self._local_progress = self.url.rsplit(":", 1)[0] in LOCAL_HOSTS and transport_factory is None
+
+    @classmethod
+    def nvcf(cls, function_id: str | Mapping[str, str], api_key: str | None = None, version_id: str | None = None,
+             base_url: str = "https://api.nvcf.nvidia.com", protocol: str = "http",
+             grpc_url: str = "grpc.nvcf.nvidia.com:443", timeout: float = 600.0, retries: int = 5,
+             poll_seconds: float | None = None, concurrency: int = 4) -> "Client":
+        """A client for a function on NVIDIA Cloud Functions (or ``triton-ingest nvcf-local``).
+
+        ``function_id`` is one id, or ``{model: id}`` when embed and ingest are separate
+        functions. The API key defaults to ``$NVCF_API_KEY``, then ``$NGC_API_KEY``; it is
+        sent only as a bearer token and never logged or printed.
+        """
+        from ._nvcf import NvcfTransport, resolve_api_key
+
+        key = resolve_api_key(api_key)
+        functions = dict(function_id) if isinstance(function_id, Mapping) else {"*": function_id}
+        if protocol == "grpc":
+            headers = {"function-id": functions.get(INGEST.name, functions.get("*", ""))}
+            if version_id:
+                headers["function-version-id"] = version_id
+            if key:
+                headers["authorization"] = f"Bearer {key}"
+            ssl = grpc_url.endswith(":443")
+            factory = lambda: TritonTransport(grpc_url, "grpc", timeout, headers, ssl=ssl)  # noqa: E731
+            return cls(grpc_url, "grpc", timeout, retries, concurrency=concurrency, transport_factory=factory)
+        factory = lambda: NvcfTransport(base_url, functions, key, version_id, timeout, poll_seconds)  # noqa: E731
+        return cls(base_url, "nvcf", timeout, retries, concurrency=concurrency, transport_factory=factory)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def _transport(self):
+        transport = getattr(self._local, "transport", None)
+        if transport is None:
+            transport = self._local.transport = self._factory()
+            self._transports.append(transport)
+        return transport
+
+    def _retrying(self, fn: Callable[[], Any]) -> Any:
+        return self.retry.call(fn, on_retry=lambda *_: self._drop_transport())
+
+    def _drop_transport(self) -> None:  # a fresh connection after a failure
+        transport = getattr(self._local, "transport", None)
+        if transport is not None:
+            transport.close()
+            self._local.transport = None
+
+    # -- API --------------------------------------------------------------------------------
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised 384-d embeddings, one row per text (sent in batches of 64)."""
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise InvalidInputError("texts must be a list of str")
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        rows = []
+        for start in range(0, len(texts), EMBED.max_batch_size):
+            batch = np.array([[t.encode()] for t in texts[start : start + EMBED.max_batch_size]], dtype=object)
+            call = lambda: self._transport.infer(EMBED.name, {"TEXT": batch}, ["EMBEDDING"])  # noqa: E731
+            rows.append(self._retrying(call)["EMBEDDING"])
+        return np.vstack(rows)
+
+    def ingest(self, source: str | os.PathLike | bytes, options: Mapping | None = None,
+               on_progress: ProgressCallback | None = None, filename: str | None = None,
+               stream: bool = False) -> IngestResult:
+        """Extract, chunk and embed one document; ``on_progress`` receives :class:`Progress`."""
+        data, name = _document(source, filename)
+        tensors = _ingest_tensors(data, name, options)
+        if stream:
+            return self._ingest_stream(tensors, on_progress)
+        if on_progress is None or not self._local_progress:
+            call = lambda: self._transport.infer(INGEST.name, tensors, INGEST_OUTPUTS, on_progress=on_progress)  # noqa: E731
+            return _ingest_result(self._retrying(call))
+        job_dir = Path(tempfile.mkdtemp(prefix="ingest-", dir=self.progress_dir))
+        headers = {"nvcf-reqid": job_dir.name, "nvcf-large-output-dir": str(job_dir)}
+        try:
+            with ProgressWatcher(job_dir, on_progress):
+                outputs = self._retrying(lambda: self._transport.infer(INGEST.name, tensors, INGEST_OUTPUTS, headers))
+            return _ingest_result(outputs)
+        finally:
+            shutil.rmtree(job_dir, ignore_errors=True)
+
+    def _ingest_stream(self, tensors: dict, on_progress: ProgressCallback | None) -> IngestResult:
+        chunks, vectors, summary = [], [], {}
+        for reply in self._transport.stream(INGEST_STREAM.name, tensors, INGEST_OUTPUTS, "SUMMARY"):
+            part = _ingest_result(reply)
+            chunks += part.chunks
+            vectors.append(part.embeddings)
+            summary = part.summary
+            if on_progress is not None and not summary.get("final"):
+                pages = summary.get("pages_total") or 1
+                on_progress(Progress(100 * summary["pages_done"] / pages, summary["pages_done"], pages,
+                                     summary["chunks_done"]))
+        if on_progress is not None:
+            on_progress(Progress(100.0, summary.get("pages"), summary.get("pages"), summary.get("chunks")))
+        return IngestResult(chunks, np.vstack(vectors) if vectors else np.zeros((0, 384), np.float32), summary)
+
+    def submit(self, jobs: Iterable[Job]) -> list[str]:
+        """Start ingest jobs; returns one UUID4 id per job.
+
+        Over NVCF the id is the NVCF request id, so another process can :meth:`fetch` it;
+        otherwise jobs run here, at most ``concurrency`` at once.
+        """
+        ids = []
+        for job in jobs:
+            source, options, filename = _job_fields(job)
+            label = filename or (str(source) if not isinstance(source, (bytes, bytearray)) else "<bytes>")
+            if hasattr(self._transport, "submit"):
+                ids.append(self._submit_remote(source, options, filename, label))
+                continue
+            job_id = str(uuid.uuid4())
+            self._jobs[job_id] = (label, self._pool.submit(self.ingest, source, options, None, filename))
+            ids.append(job_id)
+        return ids
+
+    def _submit_remote(self, source, options, filename, label: str) -> str:
+        data, name = _document(source, filename)
+        request_id, reply = self._retrying(lambda: self._transport.submit(INGEST.name, _ingest_tensors(data, name, options)))
+        if request_id is not None:
+            return request_id
+        done: Future = Future()  # answered at once: keep the result here
+        done.set_result(_ingest_result(self._transport._parse(reply, INGEST_OUTPUTS)))
+        job_id = str(uuid.uuid4())
+        self._jobs[job_id] = (label, done)
+        return job_id
+
+    def _fetch_remote(self, job_id: str, deadline: float | None) -> JobResult:
+        while True:
+            try:
+                outputs = self._retrying(lambda: self._transport.poll(job_id, INGEST_OUTPUTS))
+            except TritonIngestClientError as exc:
+                return JobResult(job_id, "", error=exc)
+            if outputs is not None:
+                result = _ingest_result(outputs)
+                return JobResult(job_id, result.summary.get("source", ""), result=result)
+            if deadline is not None and time.monotonic() > deadline:
+                return JobResult(job_id, "", error=DeadlineExceededError(f"job {job_id} is still running"))
+
+    def fetch(self, ids: Iterable[str], timeout: float | None = None) -> list[JobResult]:
+        """Results by id, in order; each is a success or a typed failure (never raises for one job)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        results = []
+        for job_id in ids:
+            if job_id not in self._jobs:
+                if hasattr(self._transport, "poll"):
+                    results.append(self._fetch_remote(job_id, deadline))
+                else:
+                    results.append(JobResult(job_id, "", error=NotFoundError(f"unknown job id {job_id}")))
+                continue
+            label, future = self._jobs[job_id]
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                results.append(JobResult(job_id, label, result=future.result(timeout=remaining)))
+            except TimeoutError:
+                results.append(JobResult(job_id, label, error=DeadlineExceededError(f"job {job_id} is still running")))
+            except TritonIngestClientError as exc:
+                results.append(JobResult(job_id, label, error=exc))
+        return results
+
+    def health(self) -> dict:
+        """``{"live", "ready", "models": {name: ready}}``; never raises for an unreachable server."""
+        try:
+            return {"live": self._transport.live(), "ready": self._transport.ready(),
+                    "models": {m: self._transport.model_ready(m) for m in (EMBED.name, INGEST.name)}}
+        except TritonIngestClientError as exc:
+            self._drop_transport()
+            return {"live": False, "ready": False, "models": {}, "error": str(exc)}
+
+    def wait_ready(self, timeout: float = 120.0, interval: float = 0.5) -> None:
+        """Block until the server is ready; UnavailableError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.health()["ready"]:
+                return
+            time.sleep(interval)
+        raise UnavailableError(f"{self.url} was not ready within {timeout:.0f} s")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for transport in self._transports:
+            transport.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client(url={self.url!r}, protocol={self.protocol!r})"
+
+
+class AsyncClient:
+    """The same API as :class:`Client`, as coroutines (each call runs in a worker thread)."""
+
+    def __init__(self, *args, **kwargs):
+        self._sync = kwargs.pop("_sync", None) or Client(*args, **kwargs)
+
+    @classmethod
+    def nvcf(cls, *args, **kwargs) -> "AsyncClient":
+        return cls(_sync=Client.nvcf(*args, **kwargs))
+
+    def __getattr__(self, name: str):
+        method = getattr(self._sync, name)
+        if not callable(method) or name.startswith("_"):
+            return method
+
+        async def call(*args, **kwargs):
+            return await asyncio.to_thread(method, *args, **kwargs)
+
+        call.__name__ = name
+        return call
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._sync.close()

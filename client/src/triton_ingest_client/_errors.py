@@ -1,0 +1,79 @@
+"""The client's exception tree: one meaning over HTTP, gRPC and NVCF.
+
+    TritonIngestClientError        base of everything the client raises
+    ├── InvalidInputError          the request is wrong; do not retry       HTTP 400 | INVALID_ARGUMENT
+    ├── NotFoundError              unknown model, job id or function        HTTP 404 | NOT_FOUND
+    ├── AuthenticationError        missing or refused credentials           HTTP 401/403 | UNAUTHENTICATED
+    ├── UnavailableError           overloaded or restarting: retried        HTTP 429/503 | UNAVAILABLE
+    ├── DeadlineExceededError      the request timed out                    HTTP 504 | DEADLINE_EXCEEDED
+    ├── CancelledError             the request was cancelled                CANCELLED
+    └── ServerError                anything else on the server side         HTTP 5xx | INTERNAL ...
+
+tritonclient reports ``"400"`` over HTTP and ``"StatusCode.INVALID_ARGUMENT"``
+over gRPC for the same problem; :func:`from_status` maps both to one class.
+"""
+
+from __future__ import annotations
+
+
+class TritonIngestClientError(Exception):
+    """Base class. ``status`` is the transport's raw status (``"400"``, ``"StatusCode.UNAVAILABLE"``)."""
+
+    retryable = False
+
+    def __init__(self, message: str, status: str | None = None):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+class InvalidInputError(TritonIngestClientError):
+    """The request or document is invalid; the message names the problem."""
+
+
+class NotFoundError(TritonIngestClientError):
+    """The model, job or function does not exist (or a result has expired)."""
+
+
+class AuthenticationError(TritonIngestClientError):
+    """Credentials were missing or refused."""
+
+
+class UnavailableError(TritonIngestClientError):
+    """The server is overloaded, starting or restarting; retried with backoff."""
+
+    retryable = True
+
+
+class DeadlineExceededError(TritonIngestClientError):
+    """The request did not finish within its timeout."""
+
+
+class CancelledError(TritonIngestClientError):
+    """The request was cancelled."""
+
+
+class ServerError(TritonIngestClientError):
+    """An internal error on the server side."""
+
+
+_STATUS = {
+    "400": InvalidInputError, "INVALID_ARGUMENT": InvalidInputError, "INVALID_ARG": InvalidInputError,
+    "404": NotFoundError, "NOT_FOUND": NotFoundError,
+    "401": AuthenticationError, "403": AuthenticationError,
+    "UNAUTHENTICATED": AuthenticationError, "PERMISSION_DENIED": AuthenticationError,
+    "429": UnavailableError, "502": UnavailableError, "503": UnavailableError,
+    "UNAVAILABLE": UnavailableError, "RESOURCE_EXHAUSTED": UnavailableError,
+    "504": DeadlineExceededError, "DEADLINE_EXCEEDED": DeadlineExceededError,
+    "CANCELLED": CancelledError, "499": CancelledError,
+}
+
+
+def error_class(status: str | None) -> type[TritonIngestClientError]:
+    """The exception class for an HTTP status code or gRPC status name."""
+    key = (status or "").removeprefix("StatusCode.")
+    return _STATUS.get(key, ServerError)
+
+
+def from_status(status: str | None, message: str) -> TritonIngestClientError:
+    """Build the exception for a transport status and message."""
+    return error_class(status)(message, status)

@@ -1,0 +1,129 @@
+"""Private transport adapters over tritonclient (HTTP and gRPC).
+
+A transport turns ``{name: ndarray}`` into a Triton infer call and back, and
+converts every failure into the client's exception tree. tritonclient's HTTP
+client is not thread-safe, so each thread gets its own transport.
+"""
+
+from __future__ import annotations
+
+import queue
+from typing import Iterator, Mapping
+
+import numpy as np
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+from ._errors import TritonIngestClientError, UnavailableError, from_status
+
+Tensors = dict[str, np.ndarray]
+
+
+def _module(protocol: str):
+    if protocol == "http":
+        import tritonclient.http as module
+    elif protocol == "grpc":
+        import tritonclient.grpc as module
+    else:
+        raise ValueError(f"protocol must be 'http' or 'grpc', not {protocol!r}")
+    return module
+
+
+def _wire_dtype(array: np.ndarray) -> str:
+    return "BYTES" if array.dtype == object else np_to_triton_dtype(array.dtype)
+
+
+def translate(exc: BaseException, url: str) -> TritonIngestClientError:
+    """Map a tritonclient or socket failure to the client's exception tree."""
+    if isinstance(exc, TritonIngestClientError):
+        return exc
+    if isinstance(exc, InferenceServerException):
+        status = exc.status()
+        message = exc.message() or str(exc)
+        if status is None and ("connect" in message.lower() or "unavailable" in message.lower()):
+            return UnavailableError(f"cannot reach triton-ingest at {url}: {message}")
+        return from_status(status, message)
+    if isinstance(exc, (OSError, ConnectionError, TimeoutError)) or type(exc).__name__ in ("HTTPConnectionClosed",):
+        return UnavailableError(f"cannot reach triton-ingest at {url}: {exc}")
+    return TritonIngestClientError(f"{type(exc).__name__}: {exc}")
+
+
+class TritonTransport:
+    """One tritonclient connection (HTTP or gRPC) with uniform errors."""
+
+    def __init__(self, url: str, protocol: str = "http", timeout: float = 600.0, headers: Mapping[str, str] | None = None,
+                 ssl: bool = False):
+        self.url, self.protocol, self.timeout = url, protocol, timeout
+        self.headers = dict(headers or {})
+        self._m = _module(protocol)
+        if protocol == "http":
+            self._client = self._m.InferenceServerClient(url, connection_timeout=min(timeout, 60.0),
+                                                         network_timeout=timeout, ssl=ssl)
+        else:
+            self._client = self._m.InferenceServerClient(url, ssl=ssl)
+
+    def _inputs(self, tensors: Tensors) -> list:
+        made = []
+        for name, array in tensors.items():
+            tensor = self._m.InferInput(name, list(array.shape), _wire_dtype(array))
+            tensor.set_data_from_numpy(array)
+            made.append(tensor)
+        return made
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise translate(exc, self.url) from None
+
+    def infer(self, model: str, tensors: Tensors, outputs: list[str], headers: Mapping[str, str] | None = None,
+              on_progress=None) -> Tensors:
+        """One infer call; ``on_progress`` is unused here (progress comes from files or streams)."""
+        kwargs = {"headers": {**self.headers, **(headers or {})}}
+        if self.protocol == "grpc":
+            kwargs["client_timeout"] = self.timeout
+        result = self._call(self._client.infer, model, self._inputs(tensors), **kwargs)
+        return {name: result.as_numpy(name) for name in outputs}
+
+    def stream(self, model: str, tensors: Tensors, outputs: list[str], final_key: str) -> Iterator[Tensors]:
+        """gRPC streaming (decoupled models): yield each response until one marks ``final_key``."""
+        if self.protocol != "grpc":
+            raise ValueError("streaming needs protocol='grpc'")
+        replies: queue.Queue = queue.Queue()
+        self._call(self._client.start_stream, callback=lambda result, error: replies.put((result, error)),
+                   headers=self.headers or None)
+        try:
+            self._call(self._client.async_stream_infer, model, self._inputs(tensors))
+            while True:
+                try:
+                    result, error = replies.get(timeout=self.timeout)
+                except queue.Empty:
+                    raise from_status("DEADLINE_EXCEEDED", f"no stream response within {self.timeout} s") from None
+                if error is not None:
+                    raise translate(error, self.url)
+                reply = {name: result.as_numpy(name) for name in outputs}
+                yield reply
+                if final_key in reply and reply[final_key] is not None and _is_final(reply[final_key]):
+                    return
+        finally:
+            self._client.stop_stream()
+
+    def live(self) -> bool:
+        return bool(self._call(self._client.is_server_live, headers=self.headers or None))
+
+    def ready(self) -> bool:
+        return bool(self._call(self._client.is_server_ready, headers=self.headers or None))
+
+    def model_ready(self, model: str) -> bool:
+        return bool(self._call(self._client.is_model_ready, model, headers=self.headers or None))
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:
+            pass
+
+
+def _is_final(summary: np.ndarray) -> bool:
+    import json
+
+    return bool(json.loads(summary.reshape(-1)[0]).get("final"))

@@ -1,0 +1,106 @@
+"""The tensor contract of every model: names, dtypes, shapes, batching.
+
+This module is the single source of truth. ``model_repository/*/config.pbtxt``
+is checked against it by ``tests/test_contracts.py``; the launcher, demo,
+benchmarks and (later) the client and PyTriton bindings import it.
+Dims exclude the batch dimension when ``max_batch_size > 0``, as in Triton.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+EMBEDDING_DIM = 384
+"""Width of an all-MiniLM-L6-v2 sentence embedding."""
+
+MAX_SEQ_LENGTH = 256
+"""sentence-transformers' ``max_seq_length`` for all-MiniLM-L6-v2 (tokens, specials included)."""
+
+MAX_POSITIONS = 512
+"""BERT position-embedding table size: the longest sequence the embedder accepts."""
+
+VOCAB_SIZE = 30522
+"""Token ids the embedder accepts are in ``[0, VOCAB_SIZE)``."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output tensor, in Triton's terms."""
+
+    name: str
+    dtype: str  # Triton config dtype without the TYPE_ prefix: "STRING", "FP32", "INT64"
+    dims: tuple[int, ...]
+    optional: bool = False
+    ragged: bool = False  # allow_ragged_batch: requests of different shapes batch together
+
+    @property
+    def wire_dtype(self) -> str:
+        """The dtype name used on the KServe v2 wire (and by tritonclient)."""
+        return "BYTES" if self.dtype == "STRING" else self.dtype
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model's name, batching and tensors."""
+
+    name: str
+    max_batch_size: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...] = field(default_factory=tuple)
+    decoupled: bool = False  # any number of responses per request (gRPC streaming)
+
+    def input(self, name: str) -> TensorSpec:
+        return next(t for t in self.inputs if t.name == name)
+
+    def output(self, name: str) -> TensorSpec:
+        return next(t for t in self.outputs if t.name == name)
+
+
+TOKENIZER = ModelSpec(
+    name="tokenizer",
+    max_batch_size=64,
+    inputs=(TensorSpec("TEXT", "STRING", (1,)),),
+    outputs=(
+        TensorSpec("INPUT_IDS", "INT64", (-1,)),
+        TensorSpec("ATTENTION_MASK", "INT64", (-1,)),
+    ),
+)
+
+EMBEDDER = ModelSpec(
+    name="embedder",
+    max_batch_size=128,
+    inputs=(
+        TensorSpec("INPUT_IDS", "INT64", (-1,), ragged=True),
+        TensorSpec("ATTENTION_MASK", "INT64", (-1,), ragged=True),
+    ),
+    outputs=(TensorSpec("EMBEDDING", "FP32", (EMBEDDING_DIM,)),),
+)
+
+EMBED = ModelSpec(
+    name="embed",
+    max_batch_size=64,
+    inputs=(TensorSpec("TEXT", "STRING", (1,)),),
+    outputs=(TensorSpec("EMBEDDING", "FP32", (EMBEDDING_DIM,)),),
+)
+
+INGEST = ModelSpec(
+    name="ingest",
+    max_batch_size=0,
+    inputs=(
+        TensorSpec("DOCUMENT", "STRING", (1,)),
+        TensorSpec("FILENAME", "STRING", (1,), optional=True),
+        TensorSpec("OPTIONS", "STRING", (1,), optional=True),
+    ),
+    outputs=(
+        TensorSpec("CHUNKS", "STRING", (-1,)),
+        TensorSpec("EMBEDDINGS", "FP32", (-1, EMBEDDING_DIM)),
+        TensorSpec("SUMMARY", "STRING", (1,)),
+    ),
+)
+
+INGEST_STREAM = replace(INGEST, name="ingest_stream", decoupled=True)
+"""``ingest`` as a gRPC stream: one response per embedded batch (CHUNKS, EMBEDDINGS and a
+progress SUMMARY), then a final response with no chunks and the full SUMMARY."""
+
+MODELS: dict[str, ModelSpec] = {m.name: m for m in (TOKENIZER, EMBEDDER, EMBED, INGEST, INGEST_STREAM)}
+"""Every model in ``model_repository/``, by name."""
