@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import demo, serve
+from . import demo, nvcf_gateway, serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,9 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve.add_arguments(commands.add_parser("serve", help="run tritonserver on model_repository/"))
     commands.add_parser("demo", help="start Triton, embed examples, print similarities, stop")
+    nvcf_gateway.add_arguments(commands.add_parser("nvcf-local", help="NVCF pexec API in front of a local Triton"))
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve.run(args)
+    if args.command == "nvcf-local":
+        return nvcf_gateway.run(args)
     return demo.main()
 
 

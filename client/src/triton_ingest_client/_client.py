@@ -226,6 +226,7 @@ class Client:
                 return JobResult(job_id, result.summary.get("source", ""), result=result)
             if deadline is not None and time.monotonic() > deadline:
                 return JobResult(job_id, "", error=DeadlineExceededError(f"job {job_id} is still running"))
+            time.sleep(0.25)
 
     def fetch(self, ids: Iterable[str], timeout: float | None = None) -> list[JobResult]:
         """Results by id, in order; each is a success or a typed failure (never raises for one job)."""

@@ -24,6 +24,7 @@ from ._results import Progress, ProgressCallback
 from ._transport import Tensors, _wire_dtype
 
 API_KEY_VARIABLES = ("NVCF_API_KEY", "NGC_API_KEY")
+MIN_POLL_INTERVAL = 0.25  # seconds between status polls when the server does not long-poll
 
 
 def resolve_api_key(api_key: str | None) -> str | None:
@@ -84,14 +85,20 @@ class NvcfTransport:
 
     def infer(self, model: str, tensors: Tensors, outputs: list[str], headers: Mapping[str, str] | None = None,
               on_progress: ProgressCallback | None = None) -> Tensors:
+        asked = time.monotonic()
         reply = self._open(self._post(model, tensors, headers))
-        deadline = time.monotonic() + self.timeout
+        deadline = asked + self.timeout
+        last_percent = None
         while reply.status == 202:
             request_id = reply.headers.get("NVCF-REQID")
-            if on_progress is not None and reply.headers.get("NVCF-PERCENT-COMPLETE") is not None:
-                on_progress(Progress(float(reply.headers["NVCF-PERCENT-COMPLETE"])))
+            percent = reply.headers.get("NVCF-PERCENT-COMPLETE")
+            if on_progress is not None and percent is not None and percent != last_percent:
+                last_percent = percent
+                on_progress(Progress(float(percent)))
             if time.monotonic() > deadline:
                 raise from_status("504", f"NVCF request {request_id} not done within {self.timeout} s")
+            time.sleep(max(0.0, MIN_POLL_INTERVAL - (time.monotonic() - asked)))  # the server may answer at once
+            asked = time.monotonic()
             reply = self._open(self.status_request(request_id))
         return self._parse(reply, outputs)
 

@@ -1,0 +1,209 @@
+"""``triton-ingest-server nvcf-local``: the NVCF invocation API in front of a local Triton.
+
+Serves, with aiohttp:
+- ``POST /v2/nvcf/pexec/functions/{function_id}[/versions/{version_id}]``: forwards the
+  v2 infer body to Triton's ``/v2/models/<model>/infer`` with NVCF's headers
+  (NVCF-REQID, NVCF-LARGE-OUTPUT-DIR per request, NVCF-ASSET-DIR, NVCF-FUNCTION-ID,
+  NVCF-FUNCTION-VERSION-ID). It waits up to NVCF-POLL-SECONDS (request header, default 5,
+  at most 300): 200 with the result when done, else 202 with NVCF-REQID and
+  NVCF-PERCENT-COMPLETE read from the request's ``progress`` file.
+- ``GET /v2/nvcf/pexec/status/{request_id}``: the same answer for a pending request.
+- Results over ``large_result_bytes`` answer 302 to ``/v2/nvcf/results/{request_id}``.
+- Finished results expire after ``ttl`` seconds (404 afterwards).
+- ``GET /v2/health/ready`` proxies Triton's readiness.
+Function ids map to models: by default each model name is its own function id.
+With ``--api-key`` (or $NVCF_LOCAL_API_KEY) requests need ``Authorization: Bearer <key>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import ClientSession, ClientTimeout, web
+
+FORWARDED = ("Content-Type", "Inference-Header-Content-Length")
+
+
+@dataclass
+class Invocation:
+    """One pexec request: its task, output dir and (when done) Triton's answer."""
+
+    request_id: str
+    output_dir: Path
+    task: asyncio.Task | None = None
+    status: int = 0
+    body: bytes = b""
+    headers: dict = field(default_factory=dict)
+    finished_at: float | None = None
+
+    def percent(self) -> int:
+        try:
+            return int(json.loads((self.output_dir / "progress").read_text())["progress"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+
+@dataclass
+class GatewayConfig:
+    triton: str = "localhost:8000"
+    functions: dict[str, str] = field(default_factory=dict)  # function id -> model
+    work_dir: Path = Path(tempfile.gettempdir()) / "triton-ingest-nvcf-local"
+    api_key: str | None = None
+    ttl: float = 600.0
+    large_result_bytes: int = 5 * 1024 * 1024
+    default_poll_seconds: float = 5.0
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig):
+        self.config = config
+        self.invocations: dict[str, Invocation] = {}
+        self.session: ClientSession | None = None
+        self.asset_dir = config.work_dir / "assets"
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth], client_max_size=1 << 30)
+        app.router.add_post("/v2/nvcf/pexec/functions/{function_id}", self.invoke)
+        app.router.add_post("/v2/nvcf/pexec/functions/{function_id}/versions/{version_id}", self.invoke)
+        app.router.add_get("/v2/nvcf/pexec/status/{request_id}", self.status)
+        app.router.add_get("/v2/nvcf/results/{request_id}", self.large_result)
+        app.router.add_get("/v2/health/ready", self.ready)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, _app) -> None:
+        self.asset_dir.mkdir(parents=True, exist_ok=True)
+        self.session = ClientSession(timeout=ClientTimeout(total=None))
+        self._expiry = asyncio.create_task(self._expire_loop())
+
+    async def _stop(self, _app) -> None:
+        self._expiry.cancel()
+        await self.session.close()
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):
+        if self.config.api_key and request.path != "/v2/health/ready":
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given, f"Bearer {self.config.api_key}"):
+                return web.json_response({"error": "missing or invalid API key"}, status=401)
+        return await handler(request)
+
+    async def ready(self, _request: web.Request) -> web.Response:
+        try:
+            async with self.session.get(f"http://{self.config.triton}/v2/health/ready") as reply:
+                return web.Response(status=reply.status)
+        except OSError:
+            return web.Response(status=503)
+
+    async def invoke(self, request: web.Request) -> web.StreamResponse:
+        function_id = request.match_info["function_id"]
+        model = self.config.functions.get(function_id)
+        if model is None:
+            return web.json_response({"error": f"function {function_id} not found"}, status=404)
+        request_id = str(uuid.uuid4())
+        invocation = Invocation(request_id, self.config.work_dir / "requests" / request_id)
+        invocation.output_dir.mkdir(parents=True)
+        headers = {k: request.headers[k] for k in FORWARDED if k in request.headers}
+        headers.update({
+            "NVCF-REQID": request_id, "NVCF-LARGE-OUTPUT-DIR": str(invocation.output_dir),
+            "NVCF-ASSET-DIR": str(self.asset_dir), "NVCF-FUNCTION-ID": function_id,
+            "NVCF-FUNCTION-VERSION-ID": request.match_info.get("version_id", ""),
+        })
+        body = await request.read()
+        invocation.task = asyncio.create_task(self._forward(invocation, model, body, headers))
+        self.invocations[request_id] = invocation
+        return await self._answer(invocation, request)
+
+    async def status(self, request: web.Request) -> web.StreamResponse:
+        invocation = self.invocations.get(request.match_info["request_id"])
+        if invocation is None:
+            return web.json_response({"error": "request id not found or expired"}, status=404)
+        return await self._answer(invocation, request)
+
+    async def large_result(self, request: web.Request) -> web.Response:
+        invocation = self.invocations.get(request.match_info["request_id"])
+        if invocation is None or invocation.finished_at is None:
+            return web.json_response({"error": "result not found or expired"}, status=404)
+        return web.Response(status=invocation.status, body=invocation.body, headers=invocation.headers)
+
+    async def _forward(self, invocation: Invocation, model: str, body: bytes, headers: dict) -> None:
+        url = f"http://{self.config.triton}/v2/models/{model}/infer"
+        try:
+            async with self.session.post(url, data=body, headers=headers) as reply:
+                invocation.status, invocation.body = reply.status, await reply.read()
+                invocation.headers = {k: reply.headers[k] for k in FORWARDED if k in reply.headers}
+        except OSError as exc:
+            invocation.status = 503
+            invocation.body = json.dumps({"error": f"Triton unreachable: {exc}"}).encode()
+            invocation.headers = {"Content-Type": "application/json"}
+        invocation.finished_at = time.monotonic()
+
+    async def _answer(self, invocation: Invocation, request: web.Request) -> web.StreamResponse:
+        wait = _poll_seconds(request.headers.get("NVCF-POLL-SECONDS"), self.config.default_poll_seconds)
+        if wait > 0:
+            await asyncio.wait({invocation.task}, timeout=wait)
+        if invocation.finished_at is None:
+            return web.Response(status=202, headers={
+                "NVCF-REQID": invocation.request_id, "NVCF-STATUS": "pending-evaluation",
+                "NVCF-PERCENT-COMPLETE": str(invocation.percent())})
+        if len(invocation.body) > self.config.large_result_bytes and invocation.status == 200:
+            raise web.HTTPFound(f"/v2/nvcf/results/{invocation.request_id}")
+        headers = {**invocation.headers, "NVCF-REQID": invocation.request_id, "NVCF-STATUS": "fulfilled"}
+        return web.Response(status=invocation.status, body=invocation.body, headers=headers)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(self.config.ttl, 30.0) / 2)
+            self.expire()
+
+    def expire(self) -> None:
+        """Forget finished invocations older than the TTL and delete their files."""
+        now = time.monotonic()
+        for request_id, invocation in list(self.invocations.items()):
+            if invocation.finished_at is not None and now - invocation.finished_at > self.config.ttl:
+                del self.invocations[request_id]
+                shutil.rmtree(invocation.output_dir, ignore_errors=True)
+
+
+def _poll_seconds(raw: str | None, default: float) -> float:
+    try:
+        return max(0.0, min(300.0, float(raw))) if raw is not None else default
+    except ValueError:
+        return default
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--triton", default="localhost:8000", help="Triton HTTP address")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--function", action="append", default=[], metavar="ID=MODEL",
+                        help="map a function id to a model (default: each model name is its own id)")
+    parser.add_argument("--work-dir", type=Path, default=GatewayConfig.work_dir)
+    parser.add_argument("--ttl", type=float, default=600.0, help="seconds finished results are kept")
+    parser.add_argument("--large-result-bytes", type=int, default=GatewayConfig.large_result_bytes)
+    parser.add_argument("--api-key-env", default="NVCF_LOCAL_API_KEY",
+                        help="environment variable holding the API key to require (unset: no auth)")
+
+
+def run(args: argparse.Namespace) -> int:
+    functions = {m: m for m in ("embed", "ingest", "tokenizer", "embedder")}
+    for item in args.function:
+        function_id, _, model = item.partition("=")
+        functions[function_id] = model
+    config = GatewayConfig(triton=args.triton, functions=functions, work_dir=args.work_dir, ttl=args.ttl,
+                           large_result_bytes=args.large_result_bytes, api_key=os.environ.get(args.api_key_env))
+    print(f"nvcf-local: NVCF pexec API on http://{args.host}:{args.port} -> Triton {args.triton} "
+          f"(functions: {', '.join(sorted(functions))}; auth {'on' if config.api_key else 'off'})", flush=True)
+    web.run_app(Gateway(config).app(), host=args.host, port=args.port, print=None)
+    return 0
