@@ -86,6 +86,7 @@ class TritonServer:
     grpc_port: int = 8001
     metrics_port: int = 8002
     work_dir: Path = REPO_ROOT / "build" / "server"
+    exit_timeout: int = 30  # seconds Triton drains in-flight requests on SIGTERM
     extra_args: list[str] = field(default_factory=list)
     log_path: Path | None = None
     process: subprocess.Popen | None = field(default=None, init=False)
@@ -120,7 +121,7 @@ class TritonServer:
             "--exit-on-error=true",
             "--strict-readiness=true",
             "--disable-auto-complete-config",
-            "--exit-timeout-secs=30",
+            f"--exit-timeout-secs={self.exit_timeout}",
             *self.extra_args,
         ]
 
@@ -167,13 +168,13 @@ class TritonServer:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
 
-    def stop(self, timeout: float = 40.0) -> int | None:
+    def stop(self, timeout: float | None = None) -> int | None:
         """SIGTERM (Triton drains in-flight requests), then SIGKILL after ``timeout``."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
         self.terminate()
         try:
-            return self.process.wait(timeout)
+            return self.process.wait(self.exit_timeout + 10 if timeout is None else timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait()

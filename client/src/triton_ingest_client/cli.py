@@ -1,0 +1,207 @@
+"""``triton-ingest``: embed, ingest, submit, fetch and health from the shell.
+
+Common options go before the subcommand: ``--url``, ``--protocol``, ``--nvcf-function-id``,
+``--json``. The NVCF API key is read from $NVCF_API_KEY or $NGC_API_KEY only, never from
+a flag, and is never printed. ``serve`` and ``nvcf-local`` run the server package's
+commands when it is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import _jobstore
+from ._client import Client
+from ._errors import TritonIngestClientError
+from ._results import IngestResult, JobResult
+
+SERVER_COMMANDS = ("serve", "nvcf-local", "demo")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="triton-ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="Triton address (default localhost:8000 http / localhost:8001 grpc)")
+    parser.add_argument("--protocol", choices=("http", "grpc"), default="http")
+    parser.add_argument("--nvcf-function-id", help="call this NVCF function instead of Triton directly")
+    parser.add_argument("--nvcf-version-id")
+    parser.add_argument("--nvcf-base-url", default="https://api.nvcf.nvidia.com",
+                        help="NVCF API (or a local `triton-ingest nvcf-local`)")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--retries", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    commands = parser.add_subparsers(dest="command", required=True)
+    embed = commands.add_parser("embed", help="embed texts")
+    embed.add_argument("texts", nargs="+")
+    ingest = commands.add_parser("ingest", help="ingest files, directories or globs")
+    ingest.add_argument("paths", nargs="+")
+    ingest.add_argument("--out", type=Path, help="write every chunk with its embedding as JSON lines")
+    ingest.add_argument("--options", type=json.loads, help='OPTIONS as JSON, e.g. \'{"chunk_size": 128}\'')
+    ingest.add_argument("--fail-fast", action="store_true", help="stop at the first failed document")
+    submit = commands.add_parser("submit", help="submit ingest jobs from a JSON file; prints their ids")
+    submit.add_argument("--file", type=Path, required=True)
+    submit.add_argument("--jobs-dir", type=Path, default=Path(".triton-ingest-jobs"),
+                        help="where results are kept without NVCF (default .triton-ingest-jobs)")
+    fetch = commands.add_parser("fetch", help="fetch job results by id")
+    fetch.add_argument("--ids", required=True, help="comma-separated job ids")
+    fetch.add_argument("--jobs-dir", type=Path, default=Path(".triton-ingest-jobs"))
+    fetch.add_argument("--wait", type=float, default=600.0, help="seconds to wait for unfinished NVCF jobs")
+    fetch.add_argument("--out", type=Path, help="write the chunks of successful jobs as JSON lines")
+    commands.add_parser("health", help="liveness and readiness of the server and models")
+    return parser
+
+
+def _client(args: argparse.Namespace) -> Client:
+    if args.nvcf_function_id:
+        return Client.nvcf(args.nvcf_function_id, version_id=args.nvcf_version_id, base_url=args.nvcf_base_url,
+                           protocol=args.protocol, timeout=args.timeout, retries=args.retries)
+    return Client(args.url, args.protocol, timeout=args.timeout, retries=args.retries)
+
+
+def _expand(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))] or [Path(raw)]
+        for match in matches:
+            files += sorted(p for p in match.rglob("*") if p.is_file()) if match.is_dir() else [match]
+    return files
+
+
+def _write_chunks(handle, result: IngestResult) -> None:
+    for chunk, vector in zip(result.chunks, result.embeddings):
+        handle.write(json.dumps({**chunk, "embedding": [round(float(x), 7) for x in vector]}, ensure_ascii=False) + "\n")
+
+
+def _table(rows: list[JobResult]) -> str:
+    lines = [f"{'document':40} {'status':7} {'pages':>5} {'chunks':>6}  error"]
+    for row in rows:
+        summary = row.result.summary if row.ok else {}
+        error = "" if row.ok else f"{type(row.error).__name__}: {row.error}"
+        lines.append(f"{row.source[-40:]:40} {'ok' if row.ok else 'FAILED':7} {summary.get('pages', ''):>5} "
+                     f"{summary.get('chunks', ''):>6}  {error}")
+    ok = sum(r.ok for r in rows)
+    lines.append(f"{ok} of {len(rows)} documents ingested, {len(rows) - ok} failed")
+    return "\n".join(lines)
+
+
+def _job_json(row: JobResult) -> dict:
+    if row.ok:
+        return {"id": row.id, "source": row.source, "ok": True, "summary": row.result.summary}
+    return {"id": row.id, "source": row.source, "ok": False,
+            "error": {"type": type(row.error).__name__, "message": str(row.error)}}
+
+
+def cmd_embed(client: Client, args) -> int:
+    vectors = client.embed(args.texts)
+    if args.json:
+        print(json.dumps({"embeddings": vectors.round(7).tolist()}))
+    else:
+        for text, vector in zip(args.texts, vectors):
+            print(f"{text[:40]:40} dim={len(vector)} norm={np.linalg.norm(vector):.4f} [{vector[0]:+.4f} {vector[1]:+.4f} ...]")
+    return 0
+
+
+def cmd_ingest(client: Client, args) -> int:
+    rows: list[JobResult] = []
+    out = open(args.out, "w", encoding="utf-8") if args.out else None
+    try:
+        for path in _expand(args.paths):
+            bar = tqdm(total=100, desc=path.name[:30], unit="%", disable=args.json, leave=False,
+                       bar_format="{desc} {bar} {n:.0f}% {postfix}")
+            started = time.monotonic()
+
+            def progress(p, bar=bar, started=started):
+                bar.update(p.percent - bar.n)
+                if p.pages_done:
+                    bar.set_postfix_str(f"{p.pages_done / max(time.monotonic() - started, 1e-6):.1f} pages/s")
+
+            try:
+                result = client.ingest(path, args.options, on_progress=progress)
+                rows.append(JobResult(str(path), str(path), result=result))
+                if out:
+                    _write_chunks(out, result)
+            except TritonIngestClientError as exc:
+                rows.append(JobResult(str(path), str(path), error=exc))
+            finally:
+                bar.close()
+            if args.fail_fast and not rows[-1].ok:
+                break
+    finally:
+        if out:
+            out.close()
+    print(json.dumps([_job_json(r) for r in rows]) if args.json else _table(rows))
+    return 0 if rows and all(r.ok for r in rows) else 1
+
+
+def _read_jobs(path: Path) -> list:
+    try:
+        jobs = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"triton-ingest: cannot read jobs file {path}: {exc}")
+    if not isinstance(jobs, list):
+        raise SystemExit(f"triton-ingest: {path} must hold a JSON list of jobs")
+    return jobs
+
+
+def cmd_submit(client: Client, args) -> int:
+    jobs = _read_jobs(args.file)
+    ids = client.submit(jobs)
+    if not args.nvcf_function_id:  # no server-side job store: keep results in --jobs-dir
+        for row in client.fetch(ids):
+            _jobstore.save(args.jobs_dir, row)
+    print(json.dumps({"ids": ids}) if args.json else "\n".join(ids))
+    return 0
+
+
+def cmd_fetch(client: Client, args) -> int:
+    ids = [i.strip() for i in args.ids.split(",") if i.strip()]
+    if args.nvcf_function_id:
+        rows = client.fetch(ids, timeout=args.wait)
+    else:
+        rows = [_jobstore.load(args.jobs_dir, i) for i in ids]
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            for row in rows:
+                if row.ok:
+                    _write_chunks(handle, row.result)
+    print(json.dumps([_job_json(r) for r in rows]) if args.json else _table(rows))
+    return 0 if all(r.ok for r in rows) else 1
+
+
+def cmd_health(client: Client, args) -> int:
+    health = client.health()
+    print(json.dumps(health) if args.json else
+          f"live={health['live']} ready={health['ready']} models={health['models']}" +
+          (f" error={health['error']}" if "error" in health else ""))
+    return 0 if health["ready"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SERVER_COMMANDS:
+        try:
+            from triton_ingest.cli import main as server_main
+        except ImportError:
+            print(f"triton-ingest: '{argv[0]}' needs the server package (pip install triton-ingest)", file=sys.stderr)
+            return 2
+        return server_main(argv)
+    args = _parser().parse_args(argv)
+    handler = {"embed": cmd_embed, "ingest": cmd_ingest, "submit": cmd_submit, "fetch": cmd_fetch,
+               "health": cmd_health}[args.command]
+    with _client(args) as client:
+        try:
+            return handler(client, args)
+        except TritonIngestClientError as exc:
+            print(f"triton-ingest: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The client SDK against the real tritonserver, over HTTP and gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from documents_factory import make_pdf
+from triton_ingest.server import TritonServer, free_port
+from triton_ingest_client import AsyncClient, Client, InvalidInputError, NotFoundError, UnavailableError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sdk(server, protocol):
+    url = server.http_url if protocol == "http" else server.grpc_url
+    with Client(url, protocol) as client:
+        yield client
+
+
+def test_http_and_grpc_give_the_same_results(server):
+    pdf = make_pdf(5)
+    with Client(server.http_url, "http") as http, Client(server.grpc_url, "grpc") as grpc:
+        np.testing.assert_allclose(http.embed(["same text", "ünïcödé"]), grpc.embed(["same text", "ünïcödé"]), atol=1e-6)
+        a, b = http.ingest(pdf), grpc.ingest(pdf)
+        assert a.chunks == b.chunks and a.summary["chunks"] == b.summary["chunks"]
+        np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-6)
+
+
+def test_ingest_reports_progress_through_a_local_progress_dir(sdk):
+    seen = []
+    result = sdk.ingest(make_pdf(40), on_progress=seen.append)
+    assert seen and seen[-1].percent == 100 and seen[-1].chunks_done == result.summary["chunks"]
+    assert [p.percent for p in seen] == sorted(p.percent for p in seen)
+
+
+def test_ingest_stream_over_grpc_equals_ingest(server):
+    with Client(server.grpc_url, "grpc") as client:
+        pdf, seen = make_pdf(20), []
+        streamed, whole = client.ingest(pdf, {"embed_batch": 4}, on_progress=seen.append, stream=True), client.ingest(pdf)
+    assert streamed.chunks == whole.chunks and len(seen) >= 3 and seen[-1].percent == 100
+    np.testing.assert_allclose(streamed.embeddings, whole.embeddings, atol=2e-5)
+
+
+def test_batch_with_a_corrupt_document_reports_it_and_keeps_the_others(sdk, tmp_path):
+    good = tmp_path / "good.pdf"
+    good.write_bytes(make_pdf(3))
+    ids = sdk.submit([str(good), {"data": b"%PDF-1.4 corrupt", "filename": "bad.pdf"},
+                      {"data": "plain text job", "filename": "t.txt", "options": {"chunk_size": 32, "chunk_overlap": 4}},
+                      str(tmp_path / "missing.pdf")])
+    assert len(set(ids)) == 4 and all(len(i) == 36 for i in ids)
+    results = sdk.fetch(ids, timeout=120)
+    assert [r.ok for r in results] == [True, False, True, False]
+    assert results[0].result.summary["pages"] == 3 and results[0].source == str(good)
+    assert isinstance(results[1].error, InvalidInputError) and "corrupt or truncated PDF" in str(results[1].error)
+    assert isinstance(results[3].error, InvalidInputError) and "cannot read" in str(results[3].error)
+    assert isinstance(sdk.fetch(["f" * 36])[0].error, NotFoundError)
+
+
+def test_bad_input_raises_the_same_typed_error_on_both_protocols(sdk):
+    with pytest.raises(InvalidInputError, match="OPTIONS has unknown key"):
+        sdk.ingest(b"text", {"nope": 1})
+
+
+def test_health_and_wait_ready(sdk):
+    health = sdk.health()
+    assert health["live"] and health["ready"] and health["models"] == {"embed": True, "ingest": True}
+    sdk.wait_ready(timeout=5)
+    down = Client(f"localhost:{free_port()}", retries=0)
+    assert down.health()["ready"] is False
+    with pytest.raises(UnavailableError):
+        down.wait_ready(timeout=1)
+
+
+def test_async_client_uses_the_same_names(server):
+    async def run():
+        async with AsyncClient(server.grpc_url, "grpc") as client:
+            vectors, result = await asyncio.gather(client.embed(["a", "b"]), client.ingest(b"Some text."))
+            ids = await client.submit([b"More text."])
+            [job] = await client.fetch(ids)
+            return vectors, result, job
+
+    vectors, result, job = asyncio.run(run())
+    assert vectors.shape == (2, 384) and result.summary["chunks"] == 1 and job.ok
+
+
+@pytest.mark.parametrize("protocol_", ["http", "grpc"])
+def test_retry_succeeds_across_a_server_restart(tmp_path, protocol_):
+    server = TritonServer.on_free_ports(work_dir=tmp_path, exit_timeout=3)
+    server.start()
+    url = server.http_url if protocol_ == "http" else server.grpc_url
+    client = Client(url, protocol_, retries=8)
+    try:
+        assert client.embed(["before"]).shape == (1, 384)
+        server.stop()
+        restarted = threading.Thread(target=lambda: (time.sleep(1.0), server.start()))
+        restarted.start()
+        assert client.embed(["during the restart"]).shape == (1, 384)  # retried until the server is back
+        restarted.join()
+    finally:
+        client.close()
+        server.stop()
