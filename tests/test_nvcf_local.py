@@ -128,3 +128,12 @@ def test_cli_without_a_key_is_refused_and_says_so(gateway):
     url, _ = gateway
     done = run_cli("--nvcf-function-id", "ingest", "--nvcf-base-url", url, "--retries", "0", "embed", "x", env_key=False)
     assert done.returncode == 1 and "AuthenticationError" in done.stderr
+
+
+def test_grpc_nvcf_mode_sends_function_id_and_bearer_metadata(server):
+    """NVCF's gRPC endpoint routes on metadata; Triton accepts (and here ignores) it."""
+    with Client.nvcf("ingest", api_key=API_KEY, protocol="grpc", grpc_url=server.grpc_url) as client:
+        transport = client._transport
+        assert transport.headers == {"function-id": "ingest", "authorization": f"Bearer {API_KEY}"}
+        assert client.embed(["over grpc"]).shape == (1, 384)
+        assert API_KEY not in repr(client)
