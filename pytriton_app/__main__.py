@@ -1,0 +1,72 @@
+"""``python -m pytriton_app``: PyTriton serving the repository's models plus ``ingest``/``ingest_stream``.
+
+Same ports (8000/8001/8002), model names and tensor contracts as ``triton-ingest-server serve``,
+so the client and the tests run unchanged against either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from triton_ingest.server import DEFAULT_MODEL_REPOSITORY, NVCF_HEADER_PATTERN, REPO_ROOT, server_env
+
+REPOSITORY_MODELS = ("tokenizer", "embedder", "embed")  # ingest/ingest_stream are bound in Python
+
+
+def render_repository(target: Path) -> Path:
+    """A copy of model_repository/ without the models PyTriton binds itself."""
+    shutil.rmtree(target, ignore_errors=True)
+    for name in REPOSITORY_MODELS:
+        shutil.copytree(DEFAULT_MODEL_REPOSITORY / name, target / name)
+    return target
+
+
+def make_triton(http_port: int, grpc_port: int, metrics_port: int, access_token: str | None = None,
+                work_dir: Path = REPO_ROOT / "build" / "pytriton"):
+    """A configured, not yet started PyTriton ``Triton`` with the ingest models bound."""
+    os.environ.update(server_env())  # libpython first on LD_LIBRARY_PATH, venv on PATH, artifacts dir
+    from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
+
+    from . import patches
+    from .bindings import bind
+
+    patches.install()
+
+    config = TritonConfig(
+        model_repository=render_repository(work_dir / "model_repository"),
+        http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port,
+        http_address="127.0.0.1", grpc_address="127.0.0.1",
+        http_header_forward_pattern=NVCF_HEADER_PATTERN, grpc_header_forward_pattern=NVCF_HEADER_PATTERN,
+        allow_gpu_metrics=False, exit_timeout_secs=30,
+    )
+    # Plain Triton restricts nothing; neither do we by default, so perf_analyzer and the client
+    # work unchanged. With an access token, PyTriton's default endpoints need `triton-access-token`.
+    security = TritonSecurityConfig(access_token=access_token) if access_token else \
+        TritonSecurityConfig(restricted_endpoints=[])
+    triton = Triton(config=config, security_config=security)
+    bind(triton, f"localhost:{grpc_port}")
+    return triton
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytriton_app", description=__doc__.splitlines()[0])
+    parser.add_argument("--http-port", type=int, default=8000)
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--access-token-env", default="PYTRITON_ACCESS_TOKEN",
+                        help="environment variable with a token that protects statistics, model-repository, "
+                             "shared-memory, trace and logging (unset: nothing is restricted)")
+    args = parser.parse_args(argv)
+    triton = make_triton(args.http_port, args.grpc_port, args.metrics_port, os.environ.get(args.access_token_env))
+    print(f"pytriton_app: serving on HTTP localhost:{args.http_port} gRPC localhost:{args.grpc_port} "
+          f"metrics localhost:{args.metrics_port}", flush=True)
+    triton.serve()  # blocks; SIGINT/SIGTERM stop it
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

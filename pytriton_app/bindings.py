@@ -1,0 +1,99 @@
+"""PyTriton bindings for ``ingest`` and ``ingest_stream``, derived from the shared contracts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator
+
+import numpy as np
+import tritonclient.grpc.aio as grpc_aio
+from pytriton.model_config import ModelConfig, Tensor
+from pytriton.proxy.types import Request
+
+from triton_ingest.artifacts import TOKENIZER_FILE, artifact
+from triton_ingest.contracts import EMBED, INGEST, INGEST_STREAM, ModelSpec
+from triton_ingest.ingest import IngestPipeline, ingest_request, outputs
+
+DTYPES = {"STRING": np.bytes_, "FP32": np.float32, "INT64": np.int64}
+
+
+def tensors(specs) -> list[Tensor]:
+    """PyTriton tensors from contract specs."""
+    return [Tensor(name=t.name, dtype=DTYPES[t.dtype], shape=t.dims, optional=t.optional) for t in specs]
+
+
+def model_config(spec: ModelSpec) -> ModelConfig:
+    return ModelConfig(batching=spec.max_batch_size > 0, max_batch_size=max(spec.max_batch_size, 1),
+                       decoupled=spec.decoupled)
+
+
+def for_pytriton(tensors_: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Byte strings as ``np.bytes_`` arrays: PyTriton's validator cannot check empty object arrays."""
+    return {name: a.astype(np.bytes_) if a.dtype == object else a for name, a in tensors_.items()}
+
+
+class GrpcEmbed:
+    """``embed(texts)`` through the `embed` ensemble of the same server, over gRPC (asyncio).
+
+    PyTriton may run callables on more than one event loop; an aio client belongs to one.
+    """
+
+    def __init__(self, grpc_url: str):
+        self.url = grpc_url
+        self._clients: dict[int, grpc_aio.InferenceServerClient] = {}
+
+    async def __call__(self, texts: list[str]) -> np.ndarray:
+        loop = id(asyncio.get_running_loop())
+        if loop not in self._clients:
+            self._clients[loop] = grpc_aio.InferenceServerClient(self.url)
+        text = grpc_aio.InferInput("TEXT", [len(texts), 1], EMBED.input("TEXT").wire_dtype)
+        text.set_data_from_numpy(np.array([[t.encode()] for t in texts], dtype=object))
+        result = await self._clients[loop].infer(EMBED.name, [text])
+        return result.as_numpy("EMBEDDING")
+
+
+class IngestModels:
+    """The two callables; undecorated, so request parameters (forwarded NVCF headers) are visible."""
+
+    def __init__(self, grpc_url: str):
+        self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE))
+        self.embed = GrpcEmbed(grpc_url)
+
+    @staticmethod
+    def _inputs(request: Request) -> dict:
+        return {t.name: request.data.get(t.name) for t in INGEST.inputs}
+
+    async def ingest(self, requests: list[Request]) -> list[dict]:
+        async def one(request: Request) -> dict:
+            result = await ingest_request(self.pipeline, self._inputs(request), request.parameters or {}, self.embed)
+            return for_pytriton(result.outputs())
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    async def ingest_stream(self, requests: list[Request]) -> AsyncIterator[list[dict]]:
+        [request] = requests  # batching is off: one request per call
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def on_batch(chunks, embeddings, progress) -> None:
+            await queue.put(for_pytriton(outputs(chunks, embeddings, {"final": False, **progress})))
+
+        task = asyncio.ensure_future(
+            ingest_request(self.pipeline, self._inputs(request), request.parameters or {}, self.embed, on_batch=on_batch))
+        while not (task.done() and queue.empty()):
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield [getter.result()]
+            else:
+                getter.cancel()
+        result = task.result()  # raises the request's error, if any
+        yield [for_pytriton(outputs([], result.embeddings, {"final": True, **result.summary}))]
+
+
+def bind(triton, grpc_url: str) -> IngestModels:
+    """Bind ``ingest`` and ``ingest_stream`` into a started-or-not PyTriton ``Triton``."""
+    models = IngestModels(grpc_url)
+    for spec, fn in ((INGEST, models.ingest), (INGEST_STREAM, models.ingest_stream)):
+        triton.bind(spec.name, fn, inputs=tensors(spec.inputs), outputs=tensors(spec.outputs),
+                    config=model_config(spec), strict=False)
+    return models
