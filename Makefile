@@ -8,13 +8,14 @@ ONNX := $(ARTIFACTS)/model.onnx
 HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
+NVCF_PORT ?= 8080
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install model serve run test bench clean
+.PHONY: help install model serve serve-pytriton nvcf-local run test bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml client/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,12 @@ model: $(ONNX) ## Export all-MiniLM-L6-v2 to ONNX (+ tokenizer.json) under build
 
 serve: $(ONNX) ## Run Triton in the foreground on HTTP_PORT/GRPC_PORT/METRICS_PORT (8000/8001/8002)
 	$(VENV)/bin/triton-ingest-server serve --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+
+serve-pytriton: $(ONNX) ## The same models served Python-natively with PyTriton (same ports and names)
+	$(PY) -m pytriton_app --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+
+nvcf-local: $(VENV)/.installed ## Local NVCF gateway on NVCF_PORT (8080) in front of Triton on HTTP_PORT
+	$(VENV)/bin/triton-ingest nvcf-local --triton localhost:$(HTTP_PORT) --port $(NVCF_PORT)
 
 run: $(ONNX) ## Set up, start Triton, embed example texts, print a similarity demo, stop
 	$(VENV)/bin/triton-ingest-server demo

@@ -1,4 +1,8 @@
-"""Shared fixtures: one real tritonserver per test session, on free ports."""
+"""Shared fixtures: the real server, on free ports, in both deployment styles.
+
+``server`` is parametrised: every test that uses it runs against plain tritonserver on
+model_repository/ ("triton") and against ``python -m pytriton_app`` ("pytriton").
+"""
 
 from __future__ import annotations
 
@@ -14,16 +18,28 @@ import tritonclient.http as httpclient
 
 from triton_ingest.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
 from triton_ingest.contracts import EMBED, INGEST
+from pytriton_process import PyTritonProcess
 from triton_ingest.server import TritonServer
 
 PROTOCOLS = ("http", "grpc")
 
 
-@pytest.fixture(scope="session")
-def server():
-    """The real tritonserver serving model_repository/ (started once per session)."""
-    with TritonServer.on_free_ports() as running:
-        yield running
+@pytest.fixture(scope="session", params=["triton", "pytriton"])
+def server(request):
+    """The real server (started once per session and deployment style)."""
+    if request.param == "triton":
+        with TritonServer.on_free_ports() as running:
+            running.kind = "triton"
+            yield running
+    else:
+        with PyTritonProcess() as running:
+            yield running
+
+
+def only_on_triton(server, why: str) -> None:
+    """Skip, with the reason, a test of something only the model-repository deployment has."""
+    if server.kind != "triton":
+        pytest.skip(f"not in the PyTriton deployment: {why}")
 
 
 @pytest.fixture(scope="session")
