@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ class PyTritonProcess:
     grpc_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     kind: str = "pytriton"
+    env: dict | None = None  # extra environment, e.g. PYTRITON_ACCESS_TOKEN
     process: subprocess.Popen | None = None
 
     @property
@@ -44,7 +46,7 @@ class PyTritonProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pytriton_app", "--http-port", str(self.http_port), "--grpc-port",
              str(self.grpc_port), "--metrics-port", str(self.metrics_port)],
-            cwd=REPO_ROOT, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+            cwd=REPO_ROOT, stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -57,3 +57,20 @@ def test_errors_are_identical(both, protocol):
                 client.ingest(b"%PDF-1.4 corrupt", {"chunk_size": 64, "chunk_overlap": 8})
             errors[kind] = (caught.value.status, str(caught.value))
     assert errors["triton"] == errors["pytriton"]
+
+
+def test_pytriton_access_token_protects_statistics_only_when_set():
+    import tritonclient.http as httpclient
+    from tritonclient.utils import InferenceServerException
+
+    with PyTritonProcess(env={"PYTRITON_ACCESS_TOKEN": "token-for-test"}) as server:
+        client = httpclient.InferenceServerClient(server.http_url)
+        try:
+            with pytest.raises(InferenceServerException, match="triton-access-token"):
+                client.get_inference_statistics("embed")
+            stats = client.get_inference_statistics("embed", headers={"triton-access-token": "token-for-test"})
+            assert stats["model_stats"][0]["name"] == "embed"
+            with Client(server.http_url) as sdk:  # inference itself is not restricted
+                assert sdk.embed(["still open"]).shape == (1, 384)
+        finally:
+            client.close()
