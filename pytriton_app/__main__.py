@@ -14,7 +14,7 @@ from pathlib import Path
 
 from triton_ingest.server import DEFAULT_MODEL_REPOSITORY, NVCF_HEADER_PATTERN, REPO_ROOT, server_env
 
-REPOSITORY_MODELS = ("tokenizer", "embedder", "embed")  # ingest/ingest_stream are bound in Python
+REPOSITORY_MODELS = ("tokenizer", "embedder", "embed", "embedder_int8", "embed_int8")  # ingest/ingest_stream are bound in Python
 
 
 def render_repository(target: Path) -> Path:

@@ -44,9 +44,10 @@ def test_every_model_has_a_version_directory(name):
     assert (Path(DEFAULT_MODEL_REPOSITORY) / name / "1").is_dir()
 
 
-def test_ensemble_wires_tokenizer_outputs_into_embedder_inputs():
-    steps = load_config("embed").ensemble_scheduling.step
-    assert [s.model_name for s in steps] == ["tokenizer", "embedder"]
+@pytest.mark.parametrize("ensemble, embedder", [("embed", "embedder"), ("embed_int8", "embedder_int8")])
+def test_ensemble_wires_tokenizer_outputs_into_embedder_inputs(ensemble, embedder):
+    steps = load_config(ensemble).ensemble_scheduling.step
+    assert [s.model_name for s in steps] == ["tokenizer", embedder]
     produced = {v for v in steps[0].output_map.values()}
     consumed = {v for v in steps[1].input_map.values()}
     assert consumed == produced
@@ -56,5 +57,13 @@ def test_ensemble_wires_tokenizer_outputs_into_embedder_inputs():
 
 
 def test_python_models_use_dynamic_batching():
-    for name in ("tokenizer", "embedder"):
+    for name in ("tokenizer", "embedder", "embedder_int8"):
         assert load_config(name).HasField("dynamic_batching"), name
+
+
+def test_int8_embedder_differs_from_fp32_only_in_its_model_file():
+    fp32, int8 = load_config("embedder"), load_config("embedder_int8")
+    assert int8.parameters["onnx_file"].string_value == "model_int8.onnx"
+    del int8.parameters["onnx_file"]
+    int8.name = fp32.name
+    assert int8 == fp32

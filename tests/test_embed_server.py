@@ -91,3 +91,15 @@ def test_concurrent_requests_get_their_own_results(server, clients, protocol):
     expected = embed(clients, protocol, texts)
     got = run_concurrently(server, protocol, lambda c, t: embed_with(c, protocol, [t])[0], texts, 12)
     np.testing.assert_allclose(np.vstack(got), expected, atol=2e-5)
+
+
+def test_int8_embed_stays_close_to_fp32(clients, protocol):
+    from conftest import text_input
+
+    texts = PARITY_TEXTS + [f"sentence number {i} about {t}" for i, t in enumerate(["cats", "GPUs", "rain", "tax"])]
+    int8 = clients[protocol].infer("embed_int8", [text_input(protocol, texts)]).as_numpy("EMBEDDING")
+    fp32 = embed(clients, protocol, texts)
+    assert int8.shape == fp32.shape == (len(texts), 384)
+    np.testing.assert_allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
+    # edge cases (empty, whitespace-only) are the worst; make bench reports the real-corpus accuracy
+    assert cosines(int8, fp32).mean() >= 0.98 and cosines(int8, fp32).min() >= 0.97

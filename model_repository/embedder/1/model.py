@@ -1,4 +1,4 @@
-"""Triton Python model `embedder`: thin shell over triton_ingest.embedding (ONNX Runtime)."""
+"""Triton Python models `embedder` and `embedder_int8` (config parameter onnx_file): ONNX Runtime."""
 
 from triton_ingest import triton_adapter as adapter
 from triton_ingest.artifacts import ONNX_FILE, artifact
@@ -8,8 +8,8 @@ from triton_ingest.embedding import EmbedderSettings, OnnxEmbedder
 
 class TritonPythonModel:
     def initialize(self, args):
-        settings = EmbedderSettings.from_params(adapter.model_params(args))
-        self.embedder = OnnxEmbedder(artifact(ONNX_FILE), settings)
+        params = adapter.model_params(args)
+        self.embedder = OnnxEmbedder(artifact(params.get("onnx_file", ONNX_FILE)), EmbedderSettings.from_params(params))
 
     def execute(self, requests):
         return adapter.execute(requests, EMBEDDER, self._embed)
