@@ -1,18 +1,23 @@
-"""Served `embed` throughput next to in-process ONNX Runtime, same texts, same run.
+"""Served `embed` and `embed_int8` next to in-process ONNX Runtime and sentence-transformers.
 
-    python benchmarks/embed_throughput.py [--texts 384] [--json build/bench/embed.json]
+    python benchmarks/embed_throughput.py [--texts 384] [--out build/bench]
 
-Starts tritonserver on free ports, then measures:
-- in-process ONNX Runtime with the embedder's own code (same ONNX file, tokenizer,
-  packing): 16 texts per call, and all texts in one call (sorted by length: the ceiling);
-- served `embed` over HTTP and gRPC at concurrency 1 and 8, 16 texts per request.
-Prints texts/s, tokens/s, p50/p99 latency and ratios to in-process at 16 texts/call.
+One run, one machine, the same real texts (chunk-sized prose from the Python standard
+library's docstrings). It starts tritonserver on free ports and measures:
+(a) sentence-transformers ``encode`` (PyTorch on CPU, batch 32);
+(b) in-process ONNX Runtime with the embedder's own code, fp32 and int8: 16 texts per call,
+    and all texts in one call (sorted by length: the ceiling);
+(c) served ``embed`` over HTTP and gRPC at concurrency 1, 4, 8, 16 and 32, with 16 texts
+    and with 1 text per request, and ``embed_int8`` over gRPC;
+plus the int8 accuracy against fp32 (mean/min cosine, top-10 neighbour agreement).
+It prints a table and the ratios against the targets, and writes JSON and PNG plots.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -25,44 +30,66 @@ import tritonclient.http as httpclient
 
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus import chunk_texts  # noqa: E402
+from report import print_report, plot  # noqa: E402
 
-from triton_ingest.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact  # noqa: E402
-from triton_ingest.contracts import EMBED  # noqa: E402
+from triton_ingest.artifacts import INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact  # noqa: E402
+from triton_ingest.contracts import EMBED, EMBED_INT8  # noqa: E402
 from triton_ingest.embedding import OnnxEmbedder  # noqa: E402
 from triton_ingest.server import TritonServer  # noqa: E402
 from triton_ingest.tokenization import TextTokenizer  # noqa: E402
+
+CONCURRENCY = (1, 4, 8, 16, 32)
 
 
 def batches(texts: list[str], size: int) -> list[list[str]]:
     return [texts[i : i + size] for i in range(0, len(texts), size)]
 
 
-def summarize(name: str, n_texts: int, n_tokens: int, seconds: float, latencies: list[float]) -> dict:
+def summarize(name: str, texts: list[str], n_tokens: int, seconds: float, latencies: list[float], **extra) -> dict:
     lat = np.array(latencies) * 1000
     return {
-        "name": name, "texts": n_texts, "seconds": round(seconds, 3),
-        "texts_per_s": round(n_texts / seconds, 1), "tokens_per_s": round(n_tokens / seconds),
+        "name": name, "texts": len(texts), "seconds": round(seconds, 3),
+        "texts_per_s": round(len(texts) / seconds, 1), "tokens_per_s": round(n_tokens / seconds),
         "p50_ms": round(float(np.percentile(lat, 50)), 1), "p99_ms": round(float(np.percentile(lat, 99)), 1),
+        **extra,
     }
 
 
-def in_process(texts: list[str], per_call: int, n_tokens: int) -> dict:
-    """ORT in this process with the server's own embedder code and default settings.
-
-    ``per_call`` = all texts is the ceiling: the whole set sorted by length before packing.
-    """
-    tokenizer, embedder = TextTokenizer(artifact(TOKENIZER_FILE)), OnnxEmbedder(artifact(ONNX_FILE))
-    embedder.embed(*tokenizer.encode(texts[:16]))  # warm-up
+def timed_calls(fn, groups) -> tuple[float, list[float]]:
     latencies, start = [], time.perf_counter()
-    for group in batches(texts, per_call):
+    for group in groups:
         t0 = time.perf_counter()
-        embedder.embed(*tokenizer.encode(group))
+        fn(group)
         latencies.append(time.perf_counter() - t0)
-    name = "in-process ORT, all texts in one call" if per_call >= len(texts) else f"in-process ORT, {per_call}/call"
-    return summarize(name, len(texts), n_tokens, time.perf_counter() - start, latencies)
+    return time.perf_counter() - start, latencies
 
 
-def served(server: TritonServer, protocol: str, texts: list[str], per_request: int, concurrency: int, n_tokens: int) -> dict:
+def sentence_transformers_run(texts: list[str], n_tokens: int) -> tuple[dict, np.ndarray]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    from triton_ingest.export import source_model_dir
+
+    model = SentenceTransformer(str(source_model_dir()), device="cpu")
+    model.encode(texts[:32], batch_size=32)
+    seconds, latencies = timed_calls(lambda g: model.encode(g, batch_size=32), batches(texts, 32))
+    return summarize("sentence-transformers, batch 32", texts, n_tokens, seconds, latencies, kind="reference"), \
+        model.encode(texts, batch_size=32)
+
+
+def in_process(texts: list[str], n_tokens: int, onnx_file: str, per_call: int) -> tuple[dict, np.ndarray]:
+    tokenizer, embedder = TextTokenizer(artifact(TOKENIZER_FILE)), OnnxEmbedder(artifact(onnx_file))
+    embedder.embed(*tokenizer.encode(texts[:16]))  # warm-up
+    outputs = []
+    seconds, latencies = timed_calls(lambda g: outputs.append(embedder.embed(*tokenizer.encode(g))), batches(texts, per_call))
+    precision = "int8" if onnx_file == INT8_ONNX_FILE else "fp32"
+    how = "all texts in one call" if per_call >= len(texts) else f"{per_call}/call"
+    return summarize(f"in-process ORT {precision}, {how}", texts, n_tokens, seconds, latencies, kind="in-process",
+                     precision=precision, per_call=per_call), np.vstack(outputs)
+
+
+def served(server: TritonServer, model: str, protocol: str, texts: list[str], n_tokens: int,
+           per_request: int, concurrency: int) -> dict:
     module, url = (httpclient, server.http_url) if protocol == "http" else (grpcclient, server.grpc_url)
     local, clients = threading.local(), []
 
@@ -71,61 +98,70 @@ def served(server: TritonServer, protocol: str, texts: list[str], per_request: i
             local.client = module.InferenceServerClient(url)
             clients.append(local.client)
         data = np.array([[t.encode()] for t in group], dtype=object)
-        tensor = module.InferInput("TEXT", list(data.shape), EMBED.input("TEXT").wire_dtype)
+        tensor = module.InferInput("TEXT", list(data.shape), "BYTES")
         tensor.set_data_from_numpy(data)
         t0 = time.perf_counter()
-        local.client.infer(EMBED.name, [tensor]).as_numpy("EMBEDDING")
+        local.client.infer(model, [tensor]).as_numpy("EMBEDDING")
         return time.perf_counter() - t0
 
     groups = batches(texts, per_request)
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(call, groups[: concurrency * 2]))  # warm-up, one client per thread
-        before = embedder_counts(server)
         start = time.perf_counter()
         latencies = list(pool.map(call, groups))
         seconds = time.perf_counter() - start
-        after = embedder_counts(server)
     for client in clients:
         client.close()
-    row = summarize(f"served {protocol}, c={concurrency}, {per_request}/request", len(texts), n_tokens, seconds, latencies)
-    row["embedder_requests"] = after[0] - before[0]
-    row["embedder_executions"] = after[1] - before[1]
-    return row
+    return summarize(f"served {model} {protocol}, c={concurrency}, {per_request}/request", texts, n_tokens, seconds,
+                     latencies, kind="served", model=model, protocol=protocol, concurrency=concurrency,
+                     per_request=per_request)
 
 
-def embedder_counts(server: TritonServer) -> tuple[int, int]:
-    """(requests, executions) of the embedder so far, from Triton's statistics."""
-    client = httpclient.InferenceServerClient(server.http_url)
-    try:
-        stats = client.get_inference_statistics("embedder")["model_stats"][0]
-    finally:
-        client.close()
-    return int(stats["inference_stats"]["success"]["count"]), int(stats["execution_count"])
+def int8_accuracy(fp32: np.ndarray, int8: np.ndarray, k: int = 10) -> dict:
+    cos = np.sum(fp32 * int8, axis=1)
+    sim_fp32, sim_int8 = fp32 @ fp32.T, int8 @ int8.T
+    np.fill_diagonal(sim_fp32, -np.inf)
+    np.fill_diagonal(sim_int8, -np.inf)
+    top_fp32, top_int8 = np.argsort(-sim_fp32, 1)[:, :k], np.argsort(-sim_int8, 1)[:, :k]
+    agreement = np.mean([len(set(a) & set(b)) / k for a, b in zip(top_fp32, top_int8)])
+    return {"texts": len(cos), "mean_cosine": round(float(cos.mean()), 4), "min_cosine": round(float(cos.min()), 4),
+            f"top{k}_agreement": round(float(agreement), 3)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=384)
-    parser.add_argument("--json", type=Path, default=Path("build/bench/embed.json"))
+    parser.add_argument("--single-texts", type=int, default=192, help="texts for the 1-text-per-request runs")
+    parser.add_argument("--out", type=Path, default=Path("build/bench"))
     args = parser.parse_args()
     texts = (chunk_texts() * 4)[: args.texts]
-    n_tokens = sum(TextTokenizer(artifact(TOKENIZER_FILE)).count_tokens(texts))
-    print(f"{len(texts)} texts, {n_tokens / len(texts):.0f} tokens/text on average")
-    rows = [in_process(texts, 16, n_tokens), in_process(texts, len(texts), n_tokens)]
+    singles = texts[: args.single_texts]
+    tokenizer = TextTokenizer(artifact(TOKENIZER_FILE))
+    n_tokens, n_single = sum(tokenizer.count_tokens(texts)), sum(tokenizer.count_tokens(singles))
+    print(f"{len(texts)} texts, {n_tokens / len(texts):.0f} tokens/text on average; cores: {os.cpu_count()}")
+    st_row, st_vectors = sentence_transformers_run(texts, n_tokens)
+    rows = [st_row]
+    vectors = {}
+    for onnx_file in (ONNX_FILE, INT8_ONNX_FILE):
+        row, _ = in_process(texts, n_tokens, onnx_file, 16)
+        ceiling, vectors[onnx_file] = in_process(texts, n_tokens, onnx_file, len(texts))
+        rows += [row, ceiling]
     with TritonServer.on_free_ports() as server:
         for protocol in ("http", "grpc"):
-            for concurrency in (1, 8):
-                rows.append(served(server, protocol, texts, 16, concurrency, n_tokens))
-    baseline = rows[0]["texts_per_s"]
-    print(f"\n{'run':38} {'texts/s':>8} {'tokens/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs in-proc':>10} {'embedder req/exec':>18}")
-    for row in rows:
-        row["ratio_vs_in_process"] = round(row["texts_per_s"] / baseline, 3)
-        print(f"{row['name']:38} {row['texts_per_s']:8.1f} {row['tokens_per_s']:9d} "
-              f"{row['p50_ms']:8.1f} {row['p99_ms']:8.1f} {row['ratio_vs_in_process']:10.3f}"
-              + (f" {row['embedder_requests']:>8}/{row['embedder_executions']}" if "embedder_requests" in row else ""))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"\nwrote {args.json}")
+            for concurrency in CONCURRENCY:
+                rows.append(served(server, EMBED.name, protocol, texts, n_tokens, 16, concurrency))
+                rows.append(served(server, EMBED.name, protocol, singles, n_single, 1, concurrency))
+        for concurrency in (1, 8, 16):
+            rows.append(served(server, EMBED_INT8.name, "grpc", texts, n_tokens, 16, concurrency))
+    accuracy = int8_accuracy(vectors[ONNX_FILE], vectors[INT8_ONNX_FILE])
+    parity = float(np.min(np.sum(st_vectors * vectors[ONNX_FILE], axis=1)))
+    results = {"machine": f"{os.cpu_count()} cores, no GPU", "rows": rows, "int8_accuracy": accuracy,
+               "fp32_min_cosine_vs_sentence_transformers": round(parity, 6)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "embed.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_report(results)
+    plot(results, args.out)
+    print(f"\nwrote {args.out / 'embed.json'}, {args.out / 'throughput.png'}, {args.out / 'latency.png'}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,76 @@
+"""Table, target ratios and plots for ``embed_throughput.py`` results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _best(rows: list[dict], **match) -> dict:
+    chosen = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    return max(chosen, key=lambda r: r["texts_per_s"])
+
+
+def targets(results: dict) -> list[tuple[str, float, float]]:
+    """(what, measured ratio, target) for each target of the benchmark issue."""
+    rows = results["rows"]
+    fp32 = _best(rows, kind="served", model="embed", per_request=16)
+    int8 = _best(rows, kind="served", model="embed_int8")
+    in_proc = _best(rows, kind="in-process", precision="fp32", per_call=16)
+    st = _best(rows, kind="reference")
+    single = {r["concurrency"]: r for r in rows if r.get("per_request") == 1 and r.get("protocol") == "grpc"}
+    accuracy = results["int8_accuracy"]
+    return [
+        (f"served fp32 best ({fp32['name']}) / in-process ORT 16/call", fp32["texts_per_s"] / in_proc["texts_per_s"], 0.9),
+        ("served fp32 best / sentence-transformers", fp32["texts_per_s"] / st["texts_per_s"], 1.5),
+        (f"served int8 best ({int8['name']}) / served fp32 best", int8["texts_per_s"] / fp32["texts_per_s"], 1.6),
+        ("int8 mean cosine vs fp32", accuracy["mean_cosine"], 0.99),
+        ("int8 top-10 neighbour agreement", accuracy["top10_agreement"], 0.9),
+        ("1 text/request gRPC: c=16 / c=1", single[16]["texts_per_s"] / single[1]["texts_per_s"], 4.0),
+    ]
+
+
+def print_report(results: dict) -> None:
+    print(f"\n{'run':48} {'texts/s':>8} {'tokens/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for row in results["rows"]:
+        print(f"{row['name']:48} {row['texts_per_s']:8.1f} {row['tokens_per_s']:9d} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f}")
+    print(f"\nint8 vs fp32 on {results['int8_accuracy']['texts']} texts: {results['int8_accuracy']}")
+    print(f"fp32 min cosine vs sentence-transformers: {results['fp32_min_cosine_vs_sentence_transformers']}")
+    print(f"\n{'target':78} {'measured':>9} {'target':>7}")
+    for what, measured, target in targets(results):
+        print(f"{what:78} {measured:9.3f} {'>= ' + str(target):>7} {'ok' if measured >= target else 'MISSED'}")
+
+
+def plot(results: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    served = [r for r in results["rows"] if r["kind"] == "served"]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for key in sorted({(r["model"], r["protocol"], r["per_request"]) for r in served}):
+        line = sorted((r for r in served if (r["model"], r["protocol"], r["per_request"]) == key),
+                      key=lambda r: r["concurrency"])
+        ax.plot([r["concurrency"] for r in line], [r["texts_per_s"] for r in line], marker="o",
+                label=f"{key[0]} {key[1]}, {key[2]}/request")
+    for r in results["rows"]:
+        if r["kind"] in ("in-process", "reference") and r.get("per_call", 16) == 16 or r["kind"] == "reference":
+            ax.axhline(r["texts_per_s"], linestyle="--", linewidth=1, color="grey")
+            ax.annotate(r["name"], (1, r["texts_per_s"]), fontsize=7, color="grey")
+    ax.set(xscale="log", xlabel="concurrency (requests in flight)", ylabel="texts/s",
+           title=f"embed throughput ({results['machine']})")
+    ax.set_xticks([1, 4, 8, 16, 32], labels=["1", "4", "8", "16", "32"])
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "throughput.png", dpi=120)
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    names = [r["name"].replace("served ", "") for r in served]
+    x = range(len(served))
+    ax.bar([i - 0.2 for i in x], [r["p50_ms"] for r in served], width=0.4, label="p50")
+    ax.bar([i + 0.2 for i in x], [r["p99_ms"] for r in served], width=0.4, label="p99")
+    ax.set_xticks(list(x), labels=names, rotation=75, fontsize=6)
+    ax.set(ylabel="latency per request (ms)", yscale="log", title="embed latency percentiles")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "latency.png", dpi=120)
