@@ -12,7 +12,7 @@ NVCF_PORT ?= 8080
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install model serve serve-pytriton nvcf-local run test bench clean
+.PHONY: help install model serve serve-pytriton nvcf-local run test bench perf clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ test: $(ONNX) ## Set up, then run every test (unit + real-tritonserver integrati
 bench: $(ONNX) ## Served embed vs in-process ONNX Runtime; ingest of a 120-page PDF vs embed alone
 	$(PY) benchmarks/embed_throughput.py
 	$(PY) benchmarks/ingest_throughput.py
+
+perf: $(ONNX) ## perf_analyzer on embed (HTTP, gRPC) and ingest; CSVs in build/perf (PERF_ARGS="--url ...")
+	$(PY) benchmarks/perf.py $(PERF_ARGS)
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build
