@@ -30,7 +30,7 @@ import tritonclient.http as httpclient
 
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus import chunk_texts  # noqa: E402
-from report import print_report, plot  # noqa: E402
+from report import plot, print_report  # noqa: E402
 
 from triton_ingest.artifacts import INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact  # noqa: E402
 from triton_ingest.contracts import EMBED, EMBED_INT8  # noqa: E402

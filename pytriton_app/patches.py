@@ -19,7 +19,6 @@ nvidia-pytriton 0.7.0 and checked at start-up, fix that:
 from __future__ import annotations
 
 import logging
-
 import sys
 import traceback
 import types

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+from pytriton_process import PyTritonProcess
 
 from triton_ingest.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
 from triton_ingest.contracts import EMBED, INGEST
-from pytriton_process import PyTritonProcess
 from triton_ingest.server import TritonServer
 
 PROTOCOLS = ("http", "grpc")

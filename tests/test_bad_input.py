@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import client_module, embed, embed_with, run_concurrently, text_input
 from tritonclient.utils import InferenceServerException
 
-from conftest import client_module, embed, embed_with, run_concurrently, text_input
 from triton_ingest.contracts import EMBED
 
 pytestmark = pytest.mark.integration

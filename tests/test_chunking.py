@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from documents_factory import page_text
 from tokenizers import Tokenizer
 
-from documents_factory import page_text
 from triton_ingest.chunking import PAGE_SEPARATOR, TokenChunker
 from triton_ingest.documents import Page
 from triton_ingest.options import IngestOptions

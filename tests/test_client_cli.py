@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from documents_factory import make_docx, make_pdf
+
 from triton_ingest.server import free_port
 
 pytestmark = pytest.mark.integration

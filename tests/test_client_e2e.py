@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
-
 from documents_factory import make_pdf
-from triton_ingest.server import TritonServer, free_port
 from triton_ingest_client import AsyncClient, Client, InvalidInputError, NotFoundError, UnavailableError
+
+from triton_ingest.server import TritonServer, free_port
 
 pytestmark = pytest.mark.integration
 

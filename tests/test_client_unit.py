@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from triton_ingest_client import (AuthenticationError, Client, DeadlineExceededError, InvalidInputError, NotFoundError,
-                                  ServerError, UnavailableError)
+from triton_ingest_client import (
+    AuthenticationError,
+    Client,
+    DeadlineExceededError,
+    InvalidInputError,
+    NotFoundError,
+    ServerError,
+    UnavailableError,
+)
 from triton_ingest_client._errors import from_status
 from triton_ingest_client._nvcf import NvcfTransport, resolve_api_key
 from triton_ingest_client._retry import RetryPolicy

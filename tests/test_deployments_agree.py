@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-
 from documents_factory import make_pdf
 from pytriton_process import PyTritonProcess
-from triton_ingest.server import TritonServer
 from triton_ingest_client import Client, InvalidInputError
+
+from triton_ingest.server import TritonServer
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from documents_factory import make_docx, make_html, make_pdf, page_text
+
 from triton_ingest.documents import decode_text, detect_kind, open_document
 from triton_ingest.errors import InvalidInputError
 

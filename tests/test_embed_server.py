@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import urllib.request
+
 import numpy as np
 import pytest
-
 from conftest import embed, embed_with, run_concurrently
 
 pytestmark = pytest.mark.integration

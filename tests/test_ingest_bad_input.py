@@ -7,10 +7,10 @@ import os
 
 import numpy as np
 import pytest
-from tritonclient.utils import InferenceServerException
-
 from conftest import client_module, embed, ingest_with, nvcf_request_headers, run_concurrently
 from documents_factory import make_encrypted_pdf, make_pdf
+from tritonclient.utils import InferenceServerException
+
 from triton_ingest.contracts import INGEST
 
 pytestmark = pytest.mark.integration

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import re
 import threading
-import urllib.request
 import time
+import urllib.request
 
 import numpy as np
 import pytest
-
 from conftest import embed, ingest_with, nvcf_request_headers, only_on_triton
 from documents_factory import make_docx, make_html, make_pdf
+
 from triton_ingest.documents import open_document
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ import queue
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-
 from conftest import ingest_with
 from documents_factory import make_pdf
+
 from triton_ingest.contracts import INGEST_STREAM
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from documents_factory import make_pdf
-from triton_ingest.server import free_port
 from triton_ingest_client import AuthenticationError, Client, InvalidInputError, NotFoundError
+
+from triton_ingest.server import free_port
 
 pytestmark = pytest.mark.integration
 

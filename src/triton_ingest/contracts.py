@@ -3,13 +3,12 @@
 Re-exported here so server code reads ``triton_ingest.contracts``.
 """
 
-from triton_ingest_client.contracts import *  # noqa: F401,F403
 from triton_ingest_client.contracts import (  # noqa: F401
     EMBED,
-    EMBEDDER,
-    EMBEDDING_DIM,
     EMBED_INT8,
+    EMBEDDER,
     EMBEDDER_INT8,
+    EMBEDDING_DIM,
     INGEST,
     INGEST_STREAM,
     MAX_POSITIONS,

@@ -1,4 +1,4 @@
-"""``triton-ingest demo`` (``make run``): start Triton, embed example texts, show similarities,
+"""``triton-ingest-server demo`` (``make run``): start Triton, embed example texts, show similarities,
 then ingest the example documents in ``examples/`` (plus a generated PDF) and search their chunks.
 
 Talks to the server over the standard KServe v2 HTTP protocol with tritonclient.
@@ -6,11 +6,10 @@ Talks to the server over the standard KServe v2 HTTP protocol with tritonclient.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import tritonclient.http as httpclient
-
-import json
-from pathlib import Path
 
 from .contracts import EMBED, INGEST
 from .server import REPO_ROOT, TritonServer

@@ -10,8 +10,16 @@
 """
 
 from ._client import AsyncClient, Client
-from ._errors import (AuthenticationError, CancelledError, DeadlineExceededError, InvalidInputError, NotFoundError,
-                      ServerError, TritonIngestClientError, UnavailableError)
+from ._errors import (
+                      AuthenticationError,
+                      CancelledError,
+                      DeadlineExceededError,
+                      InvalidInputError,
+                      NotFoundError,
+                      ServerError,
+                      TritonIngestClientError,
+                      UnavailableError,
+)
 from ._results import IngestResult, JobResult, Progress
 
 __all__ = [

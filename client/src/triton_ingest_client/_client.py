@@ -16,8 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ._errors import (DeadlineExceededError, InvalidInputError, NotFoundError, TritonIngestClientError,
-                      UnavailableError)
+from ._errors import DeadlineExceededError, InvalidInputError, NotFoundError, TritonIngestClientError, UnavailableError
 from ._progress import ProgressWatcher
 from ._results import IngestResult, JobResult, Progress, ProgressCallback
 from ._retry import RetryPolicy

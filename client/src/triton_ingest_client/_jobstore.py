@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _errors
 from ._errors import NotFoundError, TritonIngestClientError
 from ._results import IngestResult, JobResult
-from . import _errors
 
 
 def save(directory: Path, job: JobResult) -> None:
