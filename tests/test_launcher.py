@@ -54,8 +54,10 @@ def broken_repository(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     shutil.copytree(DEFAULT_MODEL_REPOSITORY, repo)
     model = repo / "embedder" / "1" / "model.py"
-    model.write_text(model.read_text().replace(
-        "        settings =", "        raise RuntimeError('deliberately broken for a test')\n        settings =", 1))
+    source = model.read_text()
+    assert "    def initialize(self, args):\n" in source
+    model.write_text(source.replace("    def initialize(self, args):\n",
+                                    "    def initialize(self, args):\n        raise RuntimeError('deliberately broken for a test')\n", 1))
     return repo
 
 
