@@ -133,7 +133,11 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=384)
     parser.add_argument("--single-texts", type=int, default=192, help="texts for the 1-text-per-request runs")
     parser.add_argument("--out", type=Path, default=Path("build/bench"))
+    parser.add_argument("--smoke", action="store_true", help="a few texts and levels: checks that it runs")
     args = parser.parse_args()
+    levels = (1, 4) if args.smoke else CONCURRENCY
+    if args.smoke:
+        args.texts, args.single_texts = 32, 8
     texts = (chunk_texts() * 4)[: args.texts]
     singles = texts[: args.single_texts]
     tokenizer = TextTokenizer(artifact(TOKENIZER_FILE))
@@ -148,10 +152,10 @@ def main() -> None:
         rows += [row, ceiling]
     with TritonServer.on_free_ports() as server:
         for protocol in ("http", "grpc"):
-            for concurrency in CONCURRENCY:
+            for concurrency in levels:
                 rows.append(served(server, EMBED.name, protocol, texts, n_tokens, 16, concurrency))
                 rows.append(served(server, EMBED.name, protocol, singles, n_single, 1, concurrency))
-        for concurrency in (1, 8, 16):
+        for concurrency in levels if args.smoke else (1, 8, 16):
             rows.append(served(server, EMBED_INT8.name, "grpc", texts, n_tokens, 16, concurrency))
     accuracy = int8_accuracy(vectors[ONNX_FILE], vectors[INT8_ONNX_FILE])
     parity = float(np.min(np.sum(st_vectors * vectors[ONNX_FILE], axis=1)))
