@@ -10,25 +10,17 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from triton_ingest.server import REPO_ROOT, ServerStartError, free_port
+from triton_ingest.server import REPO_ROOT, LocalEndpoints, ServerStartError, free_port
 
 
 @dataclass
-class PyTritonProcess:
+class PyTritonProcess(LocalEndpoints):
     http_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     kind: str = "pytriton"
     env: dict | None = None  # extra environment, e.g. PYTRITON_ACCESS_TOKEN
     process: subprocess.Popen | None = None
-
-    @property
-    def http_url(self) -> str:
-        return f"localhost:{self.http_port}"
-
-    @property
-    def grpc_url(self) -> str:
-        return f"localhost:{self.grpc_port}"
 
     def _ready(self) -> bool:
         try:

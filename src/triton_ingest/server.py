@@ -77,8 +77,23 @@ def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+class LocalEndpoints:
+    """``http_url``/``grpc_url`` of a server listening on localhost ports."""
+
+    http_port: int
+    grpc_port: int
+
+    @property
+    def http_url(self) -> str:
+        return f"localhost:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"localhost:{self.grpc_port}"
+
+
 @dataclass
-class TritonServer:
+class TritonServer(LocalEndpoints):
     """One tritonserver process; use as a context manager or call start()/stop()."""
 
     model_repository: Path = DEFAULT_MODEL_REPOSITORY
@@ -94,14 +109,6 @@ class TritonServer:
     @classmethod
     def on_free_ports(cls, **kwargs) -> "TritonServer":
         return cls(http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(), **kwargs)
-
-    @property
-    def http_url(self) -> str:
-        return f"localhost:{self.http_port}"
-
-    @property
-    def grpc_url(self) -> str:
-        return f"localhost:{self.grpc_port}"
 
     def command(self) -> list[str]:
         backends = prepare_backend_dir(self.work_dir / "backends")
