@@ -3,8 +3,7 @@ model repository. Each is pinned, checked at start-up and tested.
 
 Errors. PyTriton 0.7 has no per-request error status. For any exception it sends
 ``TritonError(<full traceback text>)``, so every failure reaches the client as
-INTERNAL (HTTP 500) with server file paths in it. Two small patches, pinned to
-nvidia-pytriton 0.7.0 and checked at start-up, fix that:
+INTERNAL (HTTP 500) with server file paths in it. Two patches fix that:
 
 1. In this process, ``pytriton.proxy.inference`` formats an exception as
    ``"[<STATUS>] <message>"``: the status from ``triton_ingest.errors``, and no
@@ -14,6 +13,11 @@ nvidia-pytriton 0.7.0 and checked at start-up, fix that:
    error responses (not an exception for the whole execute), and the prefix becomes the
    ``TritonError`` code: INVALID_ARG becomes HTTP 400 and gRPC INVALID_ARGUMENT, exactly as in
    the plain-Triton deployment.
+
+Empty tensors. PyTriton's tensor store cannot copy a zero-size tensor, which an ingest with
+no chunks, or the last ``ingest_stream`` response, returns. Such frames are copied as empty
+bytes instead. (Its output validator has the same blind spot for object arrays, so the
+bindings send strings as ``np.bytes_``.)
 """
 
 from __future__ import annotations
