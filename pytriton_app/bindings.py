@@ -12,7 +12,7 @@ from pytriton.proxy.types import Request
 
 from triton_ingest.artifacts import TOKENIZER_FILE, artifact
 from triton_ingest.contracts import EMBED, INGEST, INGEST_STREAM, ModelSpec
-from triton_ingest.ingest import IngestPipeline, ingest_request, outputs
+from triton_ingest.ingest import IngestPipeline, ingest_request, stream_batch_outputs, stream_final_outputs
 
 DTYPES = {"STRING": np.bytes_, "FP32": np.float32, "INT64": np.int64}
 
@@ -75,7 +75,7 @@ class IngestModels:
         queue: asyncio.Queue = asyncio.Queue()
 
         async def on_batch(chunks, embeddings, progress) -> None:
-            await queue.put(for_pytriton(outputs(chunks, embeddings, {"final": False, **progress})))
+            await queue.put(for_pytriton(stream_batch_outputs(chunks, embeddings, progress)))
 
         task = asyncio.ensure_future(
             ingest_request(self.pipeline, self._inputs(request), request.parameters or {}, self.embed, on_batch=on_batch))
@@ -87,7 +87,7 @@ class IngestModels:
             else:
                 getter.cancel()
         result = task.result()  # raises the request's error, if any
-        yield [for_pytriton(outputs([], result.embeddings, {"final": True, **result.summary}))]
+        yield [for_pytriton(stream_final_outputs(result))]
 
 
 def bind(triton, grpc_url: str) -> IngestModels:

@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Mapping
 
@@ -39,6 +39,16 @@ def outputs(chunks: list[Chunk], embeddings: np.ndarray, summary: dict) -> dict[
         "EMBEDDINGS": np.asarray(embeddings, dtype=np.float32).reshape(-1, EMBEDDING_DIM),
         "SUMMARY": np.array([json.dumps(summary).encode()], dtype=object),
     }
+
+
+def stream_batch_outputs(chunks: list[Chunk], embeddings: np.ndarray, progress: dict) -> dict[str, np.ndarray]:
+    """One ``ingest_stream`` response for an embedded batch; SUMMARY carries the progress."""
+    return outputs(chunks, embeddings, {"final": False, **progress})
+
+
+def stream_final_outputs(result: "IngestResult") -> dict[str, np.ndarray]:
+    """The last ``ingest_stream`` response: no chunks, the full SUMMARY with ``"final": true``."""
+    return outputs([], result.embeddings, {"final": True, **result.summary})
 
 
 @dataclass
@@ -145,8 +155,7 @@ def _summary(run: _Run, filename: str, seconds: float) -> dict:
 def _result_lines(batch: list[Chunk], vectors: np.ndarray) -> list[str]:
     lines = []
     for chunk, vector in zip(batch, vectors):
-        record = json.loads(chunk.to_json())
-        record["embedding"] = [round(float(x), 7) for x in vector]
+        record = {**asdict(chunk), "embedding": [round(float(x), 7) for x in vector]}
         lines.append(json.dumps(record, ensure_ascii=False))
     return lines
 

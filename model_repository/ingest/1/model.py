@@ -1,18 +1,12 @@
 """Triton Python model `ingest`: thin shell over triton_ingest.ingest (BLS to `embed`)."""
 
 from triton_ingest import triton_adapter as adapter
-from triton_ingest.artifacts import TOKENIZER_FILE, artifact
-from triton_ingest.contracts import EMBED, INGEST
-from triton_ingest.ingest import IngestPipeline, ingest_request
-from triton_ingest.metrics import IngestMetrics
+from triton_ingest.contracts import INGEST
+from triton_ingest.ingest import ingest_request
+from triton_ingest.ingest_model import IngestModel
 
 
-class TritonPythonModel:
-    def initialize(self, args):
-        self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE))
-        self.embed = adapter.bls_embed(EMBED)
-        self.metrics = IngestMetrics(args["model_name"], adapter.counter)
-
+class TritonPythonModel(IngestModel):
     async def execute(self, requests):
         return await adapter.execute_each(requests, INGEST, self._ingest)
 
