@@ -10,9 +10,11 @@ GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 NVCF_PORT ?= 8080
 PYTEST_ARGS ?=
+TARGET ?= gpu
+IMAGE ?= triton-ingest:0.1.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install model serve serve-pytriton nvcf-local run test bench perf clean
+.PHONY: help install model serve serve-pytriton nvcf-local run test bench perf engine repository docker nvcf-commands clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -51,6 +53,20 @@ bench: $(ONNX) ## Served embed vs in-process ONNX Runtime; ingest of a 120-page 
 
 perf: $(ONNX) ## perf_analyzer on embed (HTTP, gRPC) and ingest; CSVs in build/perf (PERF_ARGS="--url ...")
 	$(PY) benchmarks/perf.py $(PERF_ARGS)
+
+engine: $(ONNX) ## Build the FP16 TensorRT engine for this GPU into build/engines (needs a CUDA GPU)
+	@nvidia-smi -L >/dev/null 2>&1 || { echo "make engine: no CUDA GPU is visible (nvidia-smi); engines are built on the GPU model that serves them" >&2; exit 1; }
+	$(PY) -m pip install -q -c constraints.txt -e '.[gpu]'
+	$(VENV)/bin/triton-ingest-server engine --cache-dir build/engines
+
+repository: $(VENV)/.installed ## Render the model repository for TARGET=cpu|gpu into build/repository-TARGET
+	$(VENV)/bin/triton-ingest-server render --target $(TARGET) --out build/repository-$(TARGET)
+
+docker: ## Build the NVCF container image IMAGE (needs a Docker engine; see Dockerfile)
+	docker build -t $(IMAGE) .
+
+nvcf-commands: $(VENV)/.installed ## Print the ngc/curl commands that create and deploy the NVCF functions (IMAGE=nvcr.io/org/...)
+	$(PY) -m triton_ingest.nvcf_deploy --image $(IMAGE)
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build

@@ -7,7 +7,8 @@ import pytest
 
 from triton_ingest.contracts import MAX_SEQ_LENGTH
 from triton_ingest.errors import InvalidInputError
-from triton_ingest.tokenization import MAX_TEXT_BYTES, TextTokenizer, decode_texts, tokenize_requests
+from triton_ingest.tokenization import (MAX_TEXT_BYTES, TextTokenizer, decode_texts, padded_width, parse_buckets,
+                                       tokenize_requests)
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +63,25 @@ def test_tokenize_requests_equals_tokenizing_each_request_alone(tokenizer):
         ids, mask = tokenizer.encode(decode_texts(req))
         np.testing.assert_array_equal(got["INPUT_IDS"], ids)
         np.testing.assert_array_equal(got["ATTENTION_MASK"], mask)
+
+
+def test_bucket_padding_rounds_each_request_up_to_a_bucket(tokenizer):
+    buckets = parse_buckets("16, 64,256")
+    results = tokenize_requests(tokenizer, [batch("a b c"), batch("word " * 40), batch("y " * 400)], buckets)
+    assert [r["INPUT_IDS"].shape[1] for r in results] == [16, 64, 256]
+    plain = tokenize_requests(tokenizer, [batch("a b c")])[0]
+    width = plain["INPUT_IDS"].shape[1]
+    assert np.array_equal(results[0]["INPUT_IDS"][:, :width], plain["INPUT_IDS"])
+    assert not results[0]["ATTENTION_MASK"][:, width:].any() and not results[0]["INPUT_IDS"][:, width:].any()
+
+
+@pytest.mark.parametrize("value, message", [("16,x", "comma-separated integers"), ("16,64", "reach 256"),
+                                            ("0,256", "positive")])
+def test_bad_bucket_lists_are_refused(value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_buckets(value)
+
+
+def test_no_buckets_means_the_longest_text(tokenizer):
+    assert parse_buckets("") == ()
+    assert padded_width(17) == 17 and padded_width(17, (16, 32)) == 32

@@ -1,13 +1,36 @@
-"""``triton-ingest-server``: the server-side commands ``serve``, ``demo`` and ``nvcf-local``.
+"""``triton-ingest-server``: the server-side commands.
 
-The client CLI ``triton-ingest`` (package triton-ingest-client) forwards these three here."""
+``serve``, ``demo`` and ``nvcf-local`` run locally (the client CLI ``triton-ingest``
+forwards these three here); ``render``, ``engine`` and ``prepare`` build the
+per-target model repository, the TensorRT engine and the container's start-up.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from . import demo, nvcf_gateway, serve
+from . import container, demo, nvcf_gateway, serve
+from .artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
+from .repository import TARGETS, render
+
+
+def _engine(args: argparse.Namespace) -> int:
+    from .engine import EngineError, ensure_engine
+
+    try:
+        plan = ensure_engine(artifact(ONNX_FILE), artifact(TOKENIZER_FILE), args.cache_dir)
+    except EngineError as exc:
+        print(f"triton-ingest-server engine: {exc}", file=sys.stderr)
+        return 1
+    print(plan)
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    print(render(args.target, args.out, engine=args.engine))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,12 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_arguments(commands.add_parser("serve", help="run tritonserver on model_repository/"))
     commands.add_parser("demo", help="start Triton, embed examples, print similarities, stop")
     nvcf_gateway.add_arguments(commands.add_parser("nvcf-local", help="NVCF pexec API in front of a local Triton"))
+    rendering = commands.add_parser("render", help="write the model repository for a target (cpu or gpu)")
+    rendering.add_argument("--target", choices=TARGETS, default="cpu")
+    rendering.add_argument("--out", type=Path, required=True)
+    rendering.add_argument("--engine", type=Path, help="TensorRT plan to place in the gpu embedder")
+    engine = commands.add_parser("engine", help="build (or reuse) the TensorRT engine for this GPU")
+    engine.add_argument("--cache-dir", type=Path, default=Path("build/engines"))
+    container.add_arguments(commands.add_parser("prepare", help="container entrypoint: pick model, engine, render, exec"))
     args = parser.parse_args(argv)
-    if args.command == "serve":
-        return serve.run(args)
-    if args.command == "nvcf-local":
-        return nvcf_gateway.run(args)
-    return demo.main()
+    handlers = {"serve": serve.run, "nvcf-local": nvcf_gateway.run, "render": _render, "engine": _engine,
+                "prepare": container.run}
+    return handlers.get(args.command, lambda _: demo.main())(args)
 
 
 if __name__ == "__main__":

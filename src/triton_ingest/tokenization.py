@@ -69,12 +69,30 @@ class TextTokenizer:
         return [len(e.ids) for e in self._tok.encode_batch(list(texts))]
 
 
+def parse_buckets(value: str) -> tuple[int, ...]:
+    """``"16,32,64"`` -> ``(16, 32, 64)``; empty -> ``()`` (pad to the longest text only)."""
+    try:
+        buckets = tuple(sorted(int(v) for v in value.replace(" ", "").split(",") if v))
+    except ValueError:
+        raise ValueError(f"pad_buckets must be comma-separated integers, got {value!r}") from None
+    if buckets and (buckets[0] < 1 or buckets[-1] < MAX_SEQ_LENGTH):
+        raise ValueError(f"pad_buckets must be positive and reach {MAX_SEQ_LENGTH}, got {value!r}")
+    return buckets
+
+
+def padded_width(longest: int, buckets: Sequence[int] = ()) -> int:
+    """The smallest bucket that holds ``longest`` tokens, or ``longest`` without buckets."""
+    return next((b for b in buckets if b >= longest), longest)
+
+
 def tokenize_requests(
-    tokenizer: TextTokenizer, texts_per_request: Sequence[np.ndarray]
+    tokenizer: TextTokenizer, texts_per_request: Sequence[np.ndarray], buckets: Sequence[int] = ()
 ) -> list[dict[str, np.ndarray] | Exception]:
     """Tokenize many requests in one Rust call; a bad request fails alone.
 
-    Each request's outputs are padded only to that request's longest text.
+    Each request's outputs are padded to that request's longest text or, with
+    ``buckets``, to the smallest bucket holding it: a fixed-shape engine
+    (TensorRT) can only batch requests of equal width.
     """
     decoded: list[list[str] | Exception] = []
     for raw in texts_per_request:
@@ -92,7 +110,14 @@ def tokenize_requests(
             results.append(texts)
             continue
         req_ids, req_mask = ids[row : row + len(texts)], mask[row : row + len(texts)]
-        width = int(req_mask.sum(axis=1).max())
-        results.append({"INPUT_IDS": req_ids[:, :width], "ATTENTION_MASK": req_mask[:, :width]})
+        width = padded_width(int(req_mask.sum(axis=1).max()), buckets)
+        results.append({"INPUT_IDS": _fit(req_ids, width), "ATTENTION_MASK": _fit(req_mask, width)})
         row += len(texts)
     return results
+
+
+def _fit(rows: np.ndarray, width: int) -> np.ndarray:
+    """``rows`` cut or zero-padded to ``width`` columns."""
+    if rows.shape[1] >= width:
+        return rows[:, :width]
+    return np.pad(rows, ((0, 0), (0, width - rows.shape[1])))

@@ -3,15 +3,17 @@
 from triton_ingest import triton_adapter as adapter
 from triton_ingest.artifacts import TOKENIZER_FILE, artifact
 from triton_ingest.contracts import TOKENIZER
-from triton_ingest.tokenization import TextTokenizer, tokenize_requests
+from triton_ingest.tokenization import TextTokenizer, parse_buckets, tokenize_requests
 
 
 class TritonPythonModel:
     def initialize(self, args):
         self.tokenizer = TextTokenizer(artifact(TOKENIZER_FILE))
+        # gpu target: pad to fixed widths so the TensorRT embedder can batch requests
+        self.buckets = parse_buckets(adapter.model_params(args).get("pad_buckets", ""))
 
     def execute(self, requests):
         return adapter.execute(requests, TOKENIZER, self._tokenize)
 
     def _tokenize(self, inputs):
-        return tokenize_requests(self.tokenizer, [i["TEXT"] for i in inputs])
+        return tokenize_requests(self.tokenizer, [i["TEXT"] for i in inputs], self.buckets)

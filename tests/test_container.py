@@ -1,0 +1,64 @@
+"""``triton-ingest-server prepare``, the container entrypoint, run for real (exec included)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from triton_ingest.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
+from triton_ingest.repository import load_config
+
+SHOW = "import json, os, sys; print(json.dumps({'artifacts': os.environ['TRITON_INGEST_ARTIFACTS'], 'argv': sys.argv[1:]}))"
+
+
+def prepare(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "triton-ingest-server"), "prepare",
+               "--models-dir", str(tmp_path / "models"), "--repository", str(tmp_path / "repo"),
+               "--cache-dir", str(tmp_path / "cache"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_prepare_renders_cpu_and_execs_the_server_command(tmp_path):
+    done = prepare(tmp_path, "--target", "cpu", "--", sys.executable, "-c", SHOW, "--http-port=8000")
+    assert done.returncode == 0, done.stderr
+    assert "target cpu" in done.stdout
+    shown = last_json(done.stdout)
+    assert shown["argv"] == ["--http-port=8000"]  # the command replaced prepare, with its arguments
+    assert Path(shown["artifacts"]) == artifact(ONNX_FILE).parent
+    assert load_config(tmp_path / "repo" / "embedder" / "config.pbtxt").backend == "python"
+
+
+def test_a_model_mounted_under_config_models_wins(tmp_path):
+    mounted = tmp_path / "models" / "all-minilm-l6-v2"
+    mounted.mkdir(parents=True)
+    for name in (ONNX_FILE, TOKENIZER_FILE):
+        shutil.copyfile(artifact(name), mounted / name)
+    done = prepare(tmp_path, "--target", "cpu", "--", sys.executable, "-c", SHOW)
+    assert done.returncode == 0, done.stderr
+    assert "(mounted)" in done.stdout
+    assert Path(last_json(done.stdout)["artifacts"]) == mounted
+
+
+def test_an_incomplete_mount_is_ignored(tmp_path):
+    (tmp_path / "models" / "all-minilm-l6-v2").mkdir(parents=True)
+    (tmp_path / "models" / "all-minilm-l6-v2" / TOKENIZER_FILE).write_text("{}")
+    done = prepare(tmp_path, "--target", "cpu", "--", sys.executable, "-c", SHOW)
+    assert Path(last_json(done.stdout)["artifacts"]) == artifact(ONNX_FILE).parent
+
+
+def test_gpu_target_without_a_gpu_fails_clearly_and_runs_nothing(tmp_path):
+    if shutil.which("nvidia-smi"):
+        pytest.skip("a GPU is visible here; tests/test_engine.py covers the gpu target")
+    done = prepare(tmp_path, "--target", "gpu", "--", sys.executable, "-c", "print('SERVER STARTED')")
+    assert done.returncode == 1
+    assert "no CUDA GPU is visible" in done.stderr and "SERVER STARTED" not in done.stdout
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,148 @@
+"""Deployment files checked offline: Dockerfile (hadolint), Kubernetes manifests
+(kubernetes-validate, strict), NVCF function and deployment JSON against NVCF's documented fields."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from triton_ingest import nvcf_deploy
+from triton_ingest.contracts import MODELS
+from triton_ingest.engine import TENSORRT_VERSION, TRITON_IMAGE
+from triton_ingest.server import NVCF_HEADER_PATTERN, REPO_ROOT
+
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+K8S = sorted((REPO_ROOT / "deploy" / "k8s").glob("*.yaml"))
+NVCF_RESERVED_PORTS = {8080, 8010}
+# POST /v2/nvcf/functions request body, as NVCF documents it
+FUNCTION_FIELDS = {"name", "inferenceUrl", "inferencePort", "containerImage", "containerArgs", "containerEnvironment",
+                   "healthUri", "health", "apiBodyFormat", "functionType", "models", "resources", "secrets", "tags",
+                   "description", "helmChart", "helmChartServiceName"}
+HEALTH_FIELDS = {"protocol", "uri", "port", "timeout", "expectedStatusCode"}
+DEPLOYMENT_FIELDS = {"gpu", "backend", "instanceType", "minInstances", "maxInstances", "maxRequestConcurrency",
+                     "configuration", "clusters", "regions", "attributes", "preferredOrder"}
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    return [tuple(line.split(None, 1)) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_dockerfile_lints_clean():
+    done = subprocess.run([str(Path(sys.executable).parent / "hadolint"), str(DOCKERFILE)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dockerfile_builds_on_the_pinned_triton_image_with_matching_tensorrt():
+    instructions = dockerfile_instructions()
+    assert ("ARG", f"TRITON_IMAGE={TRITON_IMAGE}") in instructions
+    assert re.fullmatch(r"nvcr\.io/nvidia/tritonserver:\d\d\.\d\d-py3", TRITON_IMAGE)
+    froms = [arg for op, arg in instructions if op == "FROM"]
+    assert froms[-1] == "${TRITON_IMAGE}" and " AS builder" in froms[0]  # torch stays in the builder
+    gpu_extra = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
+    assert f"tensorrt-cu12=={TENSORRT_VERSION}" in gpu_extra
+
+
+def test_dockerfile_runs_as_non_root_and_serves_triton_on_allowed_ports():
+    instructions = dockerfile_instructions()
+    users = [arg for op, arg in instructions if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    exposed = {int(p) for op, arg in instructions if op == "EXPOSE" for p in arg.split()}
+    assert exposed == {8000, 8001, 8002} and not exposed & NVCF_RESERVED_PORTS
+    cmd = json.loads(next(arg for op, arg in instructions if op == "CMD"))
+    assert cmd[0] == "tritonserver"
+    for flag in ("--http-port=8000", "--grpc-port=8001", "--strict-readiness=1",
+                 f"--http-header-forward-pattern={NVCF_HEADER_PATTERN}"):
+        assert flag in cmd
+    assert not any(str(port) in arg for arg in cmd for port in NVCF_RESERVED_PORTS)
+    entrypoint = json.loads(next(arg for op, arg in instructions if op == "ENTRYPOINT"))
+    assert entrypoint[1:3] == ["triton-ingest-server", "prepare"] and entrypoint[-1] == "--"
+
+
+@pytest.mark.parametrize("path", K8S, ids=lambda p: p.name)
+def test_kubernetes_manifest_validates_strictly(path):
+    for document in yaml.safe_load_all(path.read_text()):
+        kubernetes_validate.validate(document, kubernetes_validate.latest_version(), strict=True)
+
+
+def k8s(kind: str) -> dict:
+    documents = [d for p in K8S for d in yaml.safe_load_all(p.read_text())]
+    return next(d for d in documents if d["kind"] == kind)
+
+
+def test_deployment_has_gpu_probes_and_memory_backed_shm():
+    pod = k8s("Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    shm = next(v for v in pod["volumes"] if v["name"] == "dshm")
+    assert shm["emptyDir"]["medium"] == "Memory"
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert not {p["containerPort"] for p in container["ports"]} & NVCF_RESERVED_PORTS
+
+
+def test_hpa_scales_on_the_metric_the_adapter_rule_exposes():
+    hpa = k8s("HorizontalPodAutoscaler")["spec"]
+    assert hpa["scaleTargetRef"]["name"] == k8s("Deployment")["metadata"]["name"]
+    metric = hpa["metrics"][0]["pods"]["metric"]["name"]
+    rules = yaml.safe_load(k8s("ConfigMap")["data"]["config.yaml"])["rules"]
+    assert [r["name"]["as"] for r in rules] == [metric] == ["nv_inference_pending_request_count"]
+    assert metric in rules[0]["seriesQuery"]
+
+
+@pytest.mark.parametrize("name", nvcf_deploy.FUNCTIONS)
+def test_nvcf_function_uses_only_documented_fields(name):
+    function = nvcf_deploy.load(name)
+    assert set(function) <= FUNCTION_FIELDS
+    assert {"name", "inferenceUrl", "inferencePort", "containerImage"} <= set(function)
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", function["name"])
+    assert function["apiBodyFormat"] in ("PREDICT_V2", "CUSTOM") and function["functionType"] in ("DEFAULT", "STREAMING")
+    assert function["inferencePort"] not in NVCF_RESERVED_PORTS
+    for env in function.get("containerEnvironment", []):
+        assert set(env) == {"key", "value"}
+    if "health" in function:
+        health = function["health"]
+        assert set(health) == HEALTH_FIELDS and health["protocol"] in ("HTTP", "gRPC")
+        assert re.fullmatch(r"P(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)", health["timeout"])
+        assert health["port"] not in NVCF_RESERVED_PORTS
+
+
+def test_nvcf_http_function_invokes_a_served_model_and_grpc_uses_the_grpc_route():
+    http, grpc = (nvcf_deploy.load(name) for name in nvcf_deploy.FUNCTIONS)
+    model = re.fullmatch(r"/v2/models/(\w+)/infer", http["inferenceUrl"]).group(1)
+    assert model in MODELS and http["inferencePort"] == 8000
+    assert http["health"] == {"protocol": "HTTP", "uri": "/v2/health/ready", "port": 8000,
+                              "timeout": http["health"]["timeout"], "expectedStatusCode": 200}
+    assert grpc["inferenceUrl"] == "/grpc" and grpc["inferencePort"] == 8001
+
+
+def test_nvcf_deployment_spec_has_min_and_max_instances():
+    specs = nvcf_deploy.load("deployment.json")["deploymentSpecifications"]
+    for spec in specs:
+        assert set(spec) <= DEPLOYMENT_FIELDS
+        assert 1 <= spec["minInstances"] <= spec["maxInstances"]
+
+
+def test_nvcf_commands_carry_every_field():
+    lines = nvcf_deploy.commands(image="nvcr.io/acme/triton-ingest:9.9")
+    create = [line for line in lines if line.startswith("ngc cf function create")]
+    assert len(create) == 2 and all("--container-image acme/triton-ingest:9.9" in line for line in create)
+    assert "--inference-url /v2/models/ingest/infer" in create[0] and "--health-uri /v2/health/ready" in create[0]
+    assert "--inference-url /grpc" in create[1] and "--inference-port 8001" in create[1]
+    deploy = next(line for line in lines if line.startswith("ngc cf function deploy create"))
+    spec = nvcf_deploy.load("deployment.json")["deploymentSpecifications"][0]
+    assert f":{spec['gpu']}:{spec['instanceType']}:{spec['minInstances']}:{spec['maxInstances']}:" in deploy
+    posted = [json.loads(line.split(" -d ", 1)[1].strip("'")) for line in lines
+              if line.startswith("curl") and "/functions -H" in line]
+    assert [p["containerImage"] for p in posted] == ["nvcr.io/acme/triton-ingest:9.9"] * 2
