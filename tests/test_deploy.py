@@ -146,3 +146,14 @@ def test_nvcf_commands_carry_every_field():
     posted = [json.loads(line.split(" -d ", 1)[1].strip("'")) for line in lines
               if line.startswith("curl") and "/functions -H" in line]
     assert [p["containerImage"] for p in posted] == ["nvcr.io/acme/triton-ingest:9.9"] * 2
+
+
+@pytest.mark.integration
+def test_grpc_port_serves_the_standard_health_check_nvcf_uses(server):
+    """NVCF health-checks gRPC functions on the inference port with grpc.health.v1."""
+    import grpc
+
+    with grpc.insecure_channel(server.grpc_url) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                    request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        assert check(b"", timeout=10) == b"\x08\x01"  # HealthCheckResponse{status: SERVING}
