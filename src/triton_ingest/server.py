@@ -17,16 +17,20 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .artifacts import ENV_VAR, artifact_dir
+from .watchdog import StubWatchdog, drain, new_token, restricted_api_args
 
 NVCF_HEADER_PATTERN = "(nvcf-.*|NVCF-.*)"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "model_repository"
+BLS_MODELS = ("ingest", "ingest_stream")
+"""Drained (unloaded, in-flight requests finished) before SIGTERM: their BLS calls need a live server."""
 
 
 class ServerStartError(RuntimeError):
@@ -104,7 +108,10 @@ class TritonServer(LocalEndpoints):
     exit_timeout: int = 30  # seconds Triton drains in-flight requests on SIGTERM
     extra_args: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    watch_stubs: bool = True  # reload a model whose Python-backend stub died (see watchdog.py)
     process: subprocess.Popen | None = field(default=None, init=False)
+    watchdog: StubWatchdog | None = field(default=None, init=False)
+    _token: str = field(default_factory=new_token, init=False, repr=False)
 
     @classmethod
     def on_free_ports(cls, **kwargs) -> "TritonServer":
@@ -129,6 +136,7 @@ class TritonServer(LocalEndpoints):
             "--strict-readiness=true",
             "--disable-auto-complete-config",
             f"--exit-timeout-secs={self.exit_timeout}",
+            *(restricted_api_args(self._token) if self.watch_stubs else []),
             *self.extra_args,
         ]
 
@@ -143,6 +151,9 @@ class TritonServer(LocalEndpoints):
         )
         log.close()
         self.wait_ready(timeout)
+        if self.watch_stubs:
+            self.watchdog = StubWatchdog(self.process.pid, self.http_url, self._token)
+            self.watchdog.start()
         return self
 
     def is_ready(self) -> bool:
@@ -171,8 +182,23 @@ class TritonServer(LocalEndpoints):
         return f"{headline}\n{detail}\n(full log: {self.log_path})"
 
     def terminate(self) -> None:
-        """Ask tritonserver to drain in-flight requests and exit (SIGTERM); do not wait."""
-        if self.process is not None and self.process.returncode is None:
+        """Drain in-flight requests, then let tritonserver exit (SIGTERM); do not wait.
+
+        With the watchdog's repository access, the BLS models are drained first (see
+        ``watchdog.drain``); Triton's own SIGTERM drain then finishes the rest."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        if self.watchdog is None:
+            self.process.send_signal(signal.SIGTERM)
+            return
+        self.watchdog.stop()
+        self.watchdog = None
+        threading.Thread(target=self._drain_then_sigterm, daemon=True).start()
+
+    def _drain_then_sigterm(self) -> None:
+        present = [m for m in BLS_MODELS if (Path(self.model_repository) / m / "config.pbtxt").is_file()]
+        drain(self.http_url, self._token, tuple(present), self.exit_timeout)
+        if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float | None = None) -> int | None:
@@ -181,7 +207,7 @@ class TritonServer(LocalEndpoints):
             return None if self.process is None else self.process.returncode
         self.terminate()
         try:
-            return self.process.wait(self.exit_timeout + 10 if timeout is None else timeout)
+            return self.process.wait(2 * self.exit_timeout + 10 if timeout is None else timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait()

@@ -1,0 +1,131 @@
+"""Restart Python-backend models whose stub process died.
+
+What Triton 2.51 does on its own, measured in ``tests/test_faults.py``: when a stub is killed,
+every request to that model (and to the ensembles and BLS models above it) fails with INTERNAL
+``Stub process '<model>_0_0' is not healthy.``. ``/v2/health/ready`` and the model's own
+readiness stay 200, and the stub is never restarted.
+
+What this adds: the launcher runs Triton with ``--model-control-mode=explicit`` and this thread
+watches the stub processes. When one disappears, it unloads the model, which turns that model and
+the ensembles using it unready so readiness tells the truth, and then loads it again. Recovery took
+about 0.5 s on this machine. The repository API is restricted to a per-process token, so clients
+cannot unload models.
+
+The same API makes SIGTERM safe for BLS models. On SIGTERM, Triton refuses every new request,
+including the BLS calls that an in-flight ``ingest`` still has to make, so that document would
+fail. :func:`drain` therefore unloads the BLS models first: readiness turns false, new ``ingest``
+requests are refused, and Triton finishes the in-flight ones. Only then does the launcher send
+SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+STUB = "triton_python_backend_stub"
+TOKEN_HEADER = "triton-ingest-watchdog"
+
+
+def restricted_api_args(token: str) -> list[str]:
+    """tritonserver flags: explicit model control, repository API behind ``token``."""
+    return ["--model-control-mode=explicit", "--load-model=*",
+            f"--http-restricted-api=model-repository:{TOKEN_HEADER}={token}",
+            f"--grpc-restricted-protocol=model-repository:{TOKEN_HEADER}={token}"]
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+def stub_pids(server_pid: int) -> dict[str, set[int]]:
+    """Live stub processes of a tritonserver, by model name (from the model.py path)."""
+    found: dict[str, set[int]] = {}
+    try:
+        children = psutil.Process(server_pid).children(recursive=True)
+    except psutil.Error:
+        return found
+    for child in children:
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = child.cmdline()
+        except psutil.Error:
+            continue
+        if cmdline and cmdline[0].endswith(STUB) and len(cmdline) > 1:
+            found.setdefault(Path(cmdline[1]).parent.parent.name, set()).add(child.pid)
+    return found
+
+
+def repository_call(http_url: str, token: str, path: str, body: dict, timeout: float = 120) -> bytes:
+    """POST to Triton's (restricted) model-repository API."""
+    request = urllib.request.Request(
+        f"http://{http_url}/v2/repository/{path}", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", TOKEN_HEADER: token}, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as reply:
+        return reply.read()
+
+
+def drain(http_url: str, token: str, models: tuple[str, ...], timeout: float) -> bool:
+    """Unload ``models`` and wait until their in-flight requests are done; False on timeout."""
+    deadline = time.monotonic() + timeout
+    try:
+        for model in models:
+            repository_call(http_url, token, f"models/{model}/unload",
+                            {"parameters": {"unload_dependents": False}}, timeout)
+        while time.monotonic() < deadline:
+            index = json.loads(repository_call(http_url, token, "index", {}, timeout))
+            busy = [m for m in index if m["name"] in models and m.get("state") in ("READY", "UNLOADING")]
+            if not busy:
+                return True
+            time.sleep(0.2)
+    except OSError:
+        return False
+    return False
+
+
+class StubWatchdog(threading.Thread):
+    """Polls every ``interval`` seconds; reloads a model as soon as one of its stubs is gone."""
+
+    def __init__(self, server_pid: int, http_url: str, token: str, interval: float = 0.5,
+                 log: Callable[[str], None] = print):
+        super().__init__(daemon=True, name="stub-watchdog")
+        self.server_pid, self.http_url, self.token = server_pid, http_url, token
+        self.interval, self.log = interval, log
+        self.restarts: list[tuple[str, float]] = []  # (model, seconds to recover)
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        known = stub_pids(self.server_pid)
+        while not self._stop.wait(self.interval):
+            if not psutil.pid_exists(self.server_pid):
+                return
+            alive = stub_pids(self.server_pid)
+            for model, pids in known.items():
+                if not pids <= alive.get(model, set()) and not self._stop.is_set():
+                    self._recover(model)
+            known = stub_pids(self.server_pid)
+
+    def _recover(self, model: str) -> None:
+        started = time.monotonic()
+        self.log(f"triton-ingest watchdog: a stub of model {model!r} died; reloading it")
+        try:
+            repository_call(self.http_url, self.token, f"models/{model}/unload",
+                            {"parameters": {"unload_dependents": False}})
+            repository_call(self.http_url, self.token, f"models/{model}/load", {})
+        except OSError as exc:
+            self.log(f"triton-ingest watchdog: reloading {model!r} failed: {exc}")
+            return
+        seconds = time.monotonic() - started
+        self.restarts.append((model, seconds))
+        self.log(f"triton-ingest watchdog: model {model!r} is back after {seconds:.2f} s")
