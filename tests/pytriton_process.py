@@ -22,7 +22,7 @@ class PyTritonProcess(LocalEndpoints):
     env: dict | None = None  # extra environment, e.g. PYTRITON_ACCESS_TOKEN
     process: subprocess.Popen | None = None
 
-    def _ready(self) -> bool:
+    def is_ready(self) -> bool:
         try:
             for path in ("/v2/health/ready", "/v2/models/ingest/ready", "/v2/models/ingest_stream/ready"):
                 with urllib.request.urlopen(f"http://{self.http_url}{path}", timeout=2) as reply:
@@ -43,7 +43,7 @@ class PyTritonProcess(LocalEndpoints):
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise ServerStartError(f"pytriton_app exited: {self.log.read_text()[-3000:]}")
-            if self._ready():
+            if self.is_ready():
                 return self
             time.sleep(0.5)
         self.stop()

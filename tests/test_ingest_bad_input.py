@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import client_module, embed, ingest_with, nvcf_request_headers, run_concurrently
 from documents_factory import make_encrypted_pdf, make_pdf
+from hostile_documents import docx_bomb, pdf_with_pages
 from tritonclient.utils import InferenceServerException
 
 from triton_ingest.contracts import INGEST
@@ -29,6 +30,9 @@ BAD_DOCUMENTS = {
     "over max_pages": (PDF, {"max_pages": 3}, "has 4 pages; the limit (max_pages) is 3"),
     "unknown option": (b"text", {"chunk_sise": 5}, "unknown key(s) ['chunk_sise']"),
     "bad option value": (b"text", {"chunk_size": 1000}, "OPTIONS.chunk_size must be an integer in [1, 254]"),
+    "DOCX decompression bomb": (docx_bomb(), None, "the limit (max_unzipped_bytes) is 268435456"),
+    "huge page count": (pdf_with_pages(100_000), None, "has 100000 pages; the limit (max_pages) is 5000"),
+    "over time_limit_s": (make_pdf(150), {"time_limit_s": 1}, "was not done after 1 s (time_limit_s)"),
 }
 
 

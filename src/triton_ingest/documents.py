@@ -106,25 +106,39 @@ def _open_pdf(data: bytes, max_pages: int) -> Document:
     def pages() -> Iterator[Page]:
         try:
             for index in range(count):
-                page = pdf[index]
-                textpage = page.get_textpage()
-                text = textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
-                textpage.close()
-                page.close()
-                yield Page(index + 1, text)
+                yield Page(index + 1, _pdf_page_text(pdf, index, count))
         finally:
             pdf.close()
 
     return Document("pdf", count, pages())
 
 
-def _open_docx(data: bytes) -> Document:
+def _pdf_page_text(pdf, index: int, count: int) -> str:
+    import pypdfium2 as pdfium
+
+    try:
+        page = pdf[index]
+        textpage = page.get_textpage()
+        text = textpage.get_text_bounded()
+        textpage.close()
+        page.close()
+    except pdfium.PdfiumError as exc:  # a page the header promised but the file cannot deliver
+        raise InvalidInputError(f"DOCUMENT page {index + 1} of {count} is corrupt ({exc})", "corrupt_pdf") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _open_docx(data: bytes, max_unzipped: int) -> Document:
     import docx
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if "word/document.xml" not in archive.namelist():
                 raise InvalidInputError("DOCUMENT is a ZIP archive but not a DOCX file", "unsupported_format")
+            unzipped = sum(info.file_size for info in archive.infolist())
+            if unzipped > max_unzipped:
+                raise InvalidInputError(
+                    f"DOCUMENT is a DOCX whose parts expand to {unzipped} bytes; the limit "
+                    f"(max_unzipped_bytes) is {max_unzipped}", "decompression_bomb")
         parsed = docx.Document(io.BytesIO(data))
     except InvalidInputError:
         raise
@@ -161,7 +175,8 @@ def _open_text(data: bytes, filename: str) -> Document:
     return Document("markdown" if is_markdown else "text", 1, iter([Page(1, text)]), encoding=encoding)
 
 
-def open_document(data: bytes, filename: str = "", max_pages: int = 5000) -> Document:
+def open_document(data: bytes, filename: str = "", max_pages: int = 5000,
+                  max_unzipped: int = 256 * 1024 * 1024) -> Document:
     """Detect the type and open ``data`` for lazy, page-by-page extraction."""
     if not data:
         raise InvalidInputError("DOCUMENT is empty", "empty")
@@ -169,7 +184,7 @@ def open_document(data: bytes, filename: str = "", max_pages: int = 5000) -> Doc
     if kind == "pdf":
         return _open_pdf(data, max_pages)
     if kind == "docx":
-        return _open_docx(data)
+        return _open_docx(data, max_unzipped)
     if kind == "html":
         return _open_html(data)
     return _open_text(data, filename)

@@ -14,6 +14,8 @@ problem, and never include a traceback.
 
 from __future__ import annotations
 
+from triton_ingest_client._errors import TRANSIENT_MESSAGES
+
 
 class TritonIngestError(Exception):
     """Base class; ``status`` is a ``pb_utils.TritonError`` code name, ``reason`` a short
@@ -53,3 +55,8 @@ class InternalError(TritonIngestError):
     """Something on the server side is broken (missing artefact, bug)."""
 
     status = "INTERNAL"
+
+
+def is_transient(message: str) -> bool:
+    """True for Triton errors that pass: a full or timed-out queue, a stub or model being restarted."""
+    return any(marker in message for marker in TRANSIENT_MESSAGES)

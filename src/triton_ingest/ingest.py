@@ -23,13 +23,30 @@ import numpy as np
 from .chunking import Chunk, TokenChunker
 from .contracts import EMBEDDING_DIM
 from .documents import Document, open_document
-from .errors import CancelledError, InvalidInputError, TritonIngestError
+from .errors import CancelledError, InvalidInputError, TritonIngestError, UnavailableError
 from .metrics import IngestMetrics
 from .options import IngestOptions
 from .progress import ASSET_DIR_HEADER, ProgressReporter, nvcf_headers
 
 EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
 BatchFn = Callable[[list[Chunk], np.ndarray, dict], Awaitable[None]]
+
+
+def with_retries(embed: EmbedFn, attempts: int = 6, base: float = 0.1) -> EmbedFn:
+    """``embed`` retried with backoff (0.1 s doubling, about 3 s in all) while Triton reports a
+    transient error, such as a full embed queue under overload; then the UnavailableError stands."""
+
+    async def retrying(texts: list[str]) -> np.ndarray:
+        for attempt in range(attempts):
+            try:
+                return await embed(texts)
+            except UnavailableError:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(base * 2**attempt)
+        raise AssertionError("unreachable")
+
+    return retrying
 
 
 def outputs(chunks: list[Chunk], embeddings: np.ndarray, summary: dict) -> dict[str, np.ndarray]:
@@ -96,9 +113,16 @@ class _Run:
         if self.on_batch is not None:
             await self.on_batch(batch, vectors, progress)
 
-    async def pump(self, chunk_iter, embed: EmbedFn, cancelled: Callable[[], bool]) -> None:
+    def check_deadline(self, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise InvalidInputError(
+                f"DOCUMENT was not done after {self.options.time_limit_s} s (time_limit_s); "
+                "split it or raise the limit", "time_limit")
+
+    async def pump(self, chunk_iter, embed: EmbedFn, cancelled: Callable[[], bool], deadline: float) -> None:
         """Keep up to ``max_in_flight`` embed calls outstanding until the chunks run out."""
         while True:
+            self.check_deadline(deadline)
             t = time.perf_counter()
             batch = [c for _, c in zip(range(self.options.embed_batch), chunk_iter)]
             self.timings["extract_chunk_ms"] += (time.perf_counter() - t) * 1000
@@ -111,6 +135,7 @@ class _Run:
             if len(self.pending) >= self.options.max_in_flight:
                 await self.collect_oldest()
         while self.pending:
+            self.check_deadline(deadline)
             await self.collect_oldest()
 
 
@@ -123,15 +148,17 @@ class IngestPipeline:
                   on_batch: BatchFn | None = None, keep: bool = True) -> IngestResult:
         """Ingest one document; with ``keep=False`` the result holds the summary only."""
         t0 = time.perf_counter()
+        deadline = time.monotonic() + options.time_limit_s
         if len(data) > options.max_bytes:
             raise InvalidInputError(
                 f"DOCUMENT is {len(data)} bytes; the limit (max_bytes) is {options.max_bytes}", "too_large")
-        document = open_document(data, filename, options.max_pages)
+        document = open_document(data, filename, options.max_pages, options.max_unzipped_bytes)
         chunker = self.chunker.with_sizes(options.chunk_size, options.chunk_overlap)
         run = _Run(document, options, reporter, on_batch, keep)
         run.timings["open_ms"] = (time.perf_counter() - t0) * 1000
         try:
-            await run.pump(chunker.chunks(document.pages, options.text_depth, filename), embed, cancelled)
+            await run.pump(chunker.chunks(document.pages, options.text_depth, filename), with_retries(embed), cancelled,
+                           deadline)
         finally:  # on failure, let outstanding BLS calls finish before the request ends
             await asyncio.gather(*(f for f, _ in run.pending), return_exceptions=True)
         summary = _summary(run, filename, time.perf_counter() - t0)

@@ -7,6 +7,10 @@
 | text_depth      | "page"    | "page": chunks never cross pages; "document": they may     |
 | max_pages       | 5000      | documents with more pages are rejected                     |
 | max_bytes       | 104857600 | documents larger than this are rejected (100 MiB)          |
+| max_unzipped_bytes | 268435456 | DOCX parts may expand to this much in all (256 MiB); a  |
+|                 |           | larger total (a decompression bomb) is rejected            |
+| time_limit_s    | 600       | a document still not done after this many seconds fails    |
+|                 |           | with INVALID_ARG (checked between chunk batches)           |
 | embed_batch     | 16        | chunks per BLS call to ``embed``                           |
 | max_in_flight   | 8         | BLS calls in flight at once per document                   |
 | asset           | ""        | read the document from NVCF-ASSET-DIR/<asset> (NVCF inputs |
@@ -34,6 +38,8 @@ LIMITS = {
     "chunk_overlap": (0, MAX_CHUNK_TOKENS - 1),
     "max_pages": (1, 100_000),
     "max_bytes": (1, 1 << 30),
+    "max_unzipped_bytes": (1, 4 << 30),
+    "time_limit_s": (1, 86_400),
     "embed_batch": (1, 64),
     "max_in_flight": (1, 64),
 }
@@ -46,6 +52,8 @@ class IngestOptions:
     text_depth: str = "page"
     max_pages: int = 5000
     max_bytes: int = 100 * 1024 * 1024
+    max_unzipped_bytes: int = 256 * 1024 * 1024
+    time_limit_s: int = 600
     embed_batch: int = 16
     max_in_flight: int = 8
     asset: str = ""

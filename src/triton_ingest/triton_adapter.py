@@ -17,7 +17,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from .contracts import ModelSpec
-from .errors import InternalError, TritonIngestError
+from .errors import InternalError, TritonIngestError, UnavailableError, is_transient
 
 Inputs = dict[str, "np.ndarray | None"]
 Outputs = dict[str, np.ndarray]
@@ -87,7 +87,8 @@ def bls_embed(spec: ModelSpec) -> Callable[[list[str]], Awaitable[np.ndarray]]:
         )
         reply = await request.async_exec()
         if reply.has_error():
-            raise InternalError(f"{spec.name} failed: {reply.error().message()}")
+            message = reply.error().message()
+            raise (UnavailableError if is_transient(message) else InternalError)(f"{spec.name} failed: {message}")
         return pb_utils.get_output_tensor_by_name(reply, output.name).as_numpy()
 
     return embed

@@ -5,6 +5,7 @@
     ├── NotFoundError              unknown model, job id or function        HTTP 404 | NOT_FOUND
     ├── AuthenticationError        missing or refused credentials           HTTP 401/403 | UNAUTHENTICATED
     ├── UnavailableError           overloaded or restarting: retried        HTTP 429/503 | UNAVAILABLE
+    │                              (and the transient INTERNAL messages in TRANSIENT_MESSAGES)
     ├── DeadlineExceededError      the request timed out                    HTTP 504 | DEADLINE_EXCEEDED
     ├── CancelledError             the request was cancelled                CANCELLED
     └── ServerError                anything else on the server side         HTTP 5xx | INTERNAL ...
@@ -74,6 +75,14 @@ def error_class(status: str | None) -> type[TritonIngestClientError]:
     return _STATUS.get(key, ServerError)
 
 
+TRANSIENT_MESSAGES = ("is not healthy", "Server not ready", "is not ready", "Exceeds maximum queue size",
+                      "Request timeout expired")
+"""Triton reports these with INTERNAL or a bare 400/500, yet they pass: a Python-backend stub
+being restarted, a model being reloaded or drained, a full or timed-out queue. They are retried."""
+
+
 def from_status(status: str | None, message: str) -> TritonIngestClientError:
     """Build the exception for a transport status and message."""
+    if any(marker in message for marker in TRANSIENT_MESSAGES):
+        return UnavailableError(message, status)
     return error_class(status)(message, status)
