@@ -14,7 +14,7 @@ TARGET ?= gpu
 IMAGE ?= triton-ingest:0.1.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install model serve serve-pytriton nvcf-local run test bench perf engine repository docker nvcf-commands clean
+.PHONY: help install model serve serve-pytriton nvcf-local run test soak bench perf engine repository docker nvcf-commands clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ run: $(ONNX) ## Set up, start Triton, embed example texts, print a similarity de
 
 test: $(ONNX) ## Set up, then run every test (unit + real-tritonserver integration)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+soak: $(ONNX) ## Reliability soak (outside make test): 10x the load, fuzzing and hostile-corpus sizes; reports in build/reliability
+	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s tests/test_load.py tests/test_overload.py tests/test_faults.py \
+		tests/test_hostile_input.py tests/test_hostile_server.py $(PYTEST_ARGS)
 
 bench: $(ONNX) ## Served embed vs in-process ONNX Runtime; ingest of a 120-page PDF vs embed alone
 	$(PY) benchmarks/embed_throughput.py

@@ -108,3 +108,14 @@ def test_api_key_comes_from_the_environment_and_stays_out_of_reprs(monkeypatch):
     transport = NvcfTransport("http://x", {"*": "f"}, "nvcf-secret-2", None, 10)
     client = Client.nvcf("f", base_url="http://x")
     assert "secret" not in repr(transport) + repr(client) + str(vars(client))
+
+
+@pytest.mark.parametrize("status, message", [
+    ("StatusCode.INTERNAL", "in ensemble 'embed', Stub process 'embedder_0_0' is not healthy."),
+    ("500", "embed failed: Model embed - Error when running inference: Server not ready"),
+    ("400", "Request for unknown model: 'ingest' is not ready"),
+    ("StatusCode.UNAVAILABLE", "in ensemble 'embed', Exceeds maximum queue size"),
+])
+def test_transient_server_states_are_retryable_whatever_their_status(status, message):
+    error = from_status(status, message)
+    assert error.retryable and error.status == status

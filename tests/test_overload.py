@@ -1,0 +1,126 @@
+"""Overload: bounded queues reject excess load at once with a retryable status, the SDK retries
+it to success, memory stays bounded, and no /dev/shm segment outlives the server."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PROTOCOLS, embed_with, ingest_with, new_client
+from load_harness import percentiles, tree_rss_mb, write_report
+from pytriton_process import PyTritonProcess
+from tritonclient.utils import InferenceServerException
+from triton_ingest_client import Client
+
+from triton_ingest.repository import load_config, render, write_config
+from triton_ingest.server import TritonServer
+
+pytestmark = pytest.mark.integration
+TEXTS = [f"overload sentence {i} " + "word " * 60 for i in range(16)]
+RETRYABLE = {"http": "503", "grpc": "StatusCode.UNAVAILABLE"}
+
+
+def tiny_queues(out: Path) -> Path:
+    """The cpu repository with queues of 2 (embed models) and 1 (ingest): easy to overflow."""
+    render("cpu", out)
+    for model, size in (("tokenizer", 2), ("embedder", 2), ("ingest", 1)):
+        config = load_config(out / model / "config.pbtxt")
+        config.dynamic_batching.default_queue_policy.max_queue_size = size
+        write_config(out / model / "config.pbtxt", config, f"test: max_queue_size {size}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("overload")
+    with TritonServer.on_free_ports(model_repository=tiny_queues(root / "repo"), work_dir=root) as server:
+        server.kind = "triton"
+        yield server
+
+
+def flood(server, protocol: str, requests: int, fn) -> list[tuple[str, float]]:
+    def one(_):
+        client = new_client(server, protocol)
+        started = time.perf_counter()
+        try:
+            fn(client)
+            return "ok", time.perf_counter() - started
+        except InferenceServerException as exc:
+            return f"{exc.status()}|{exc.message()}", time.perf_counter() - started
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(requests) as pool:
+        return list(pool.map(one, range(requests)))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_excess_embed_load_is_rejected_fast_with_a_retryable_status(small_server, protocol):
+    reference = embed_with(new_client(small_server, protocol), protocol, TEXTS)
+    rss_before = tree_rss_mb(small_server.process.pid)
+    outcomes = flood(small_server, protocol, 48, lambda c: np.testing.assert_allclose(
+        embed_with(c, protocol, TEXTS), reference, atol=1e-5))
+    rejected = [(o, s) for o, s in outcomes if o != "ok"]
+    assert rejected and len(rejected) < len(outcomes)
+    for outcome, _ in rejected:
+        status, message = outcome.split("|", 1)
+        assert status == RETRYABLE[protocol] and "Exceeds maximum queue size" in message
+    assert small_server.is_ready()
+    rss_after = tree_rss_mb(small_server.process.pid)
+    assert rss_after < rss_before * 1.25 + 100
+    write_report(f"overload-embed-{protocol}", {
+        "requests": len(outcomes), "rejected": len(rejected), "rejection_latency": percentiles([s for _, s in rejected]),
+        "served_latency": percentiles([s for o, s in outcomes if o == "ok"]),
+        "rss_mb_before": rss_before, "rss_mb_after": rss_after})
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_the_sdk_retries_rejections_until_every_request_succeeds(small_server, protocol):
+    url = small_server.http_url if protocol == "http" else small_server.grpc_url
+    reference = embed_with(new_client(small_server, protocol), protocol, TEXTS)
+
+    def one(_):
+        with Client(url, protocol=protocol, retries=10) as client:
+            return client.embed(TEXTS)
+
+    with ThreadPoolExecutor(48) as pool:
+        results = list(pool.map(one, range(48)))
+    for result in results:
+        np.testing.assert_allclose(result, reference, atol=1e-5)
+
+
+def test_excess_ingest_load_is_rejected_and_retried_by_the_sdk(small_server, tmp_path):
+    document = ("# Overload\n\n" + "words to embed " * 400).encode()
+    outcomes = flood(small_server, "grpc", 12, lambda c: ingest_with(c, "grpc", document, "o.md"))
+    rejected = [o for o, _ in outcomes if o != "ok"]
+    assert rejected and all(o.startswith(RETRYABLE["grpc"]) for o in rejected)
+    path = tmp_path / "o.md"
+    path.write_bytes(document)
+
+    def one(_):
+        with Client(small_server.grpc_url, protocol="grpc", retries=10) as client:
+            return client.ingest(path)
+
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(one, range(12)))
+    assert len({len(r.chunks) for r in results}) == 1 and results[0].chunks
+
+
+def shm_segments() -> set[str]:
+    return {p.name for p in Path("/dev/shm").iterdir()}
+
+
+@pytest.mark.parametrize("kind", ["triton", "pytriton"])
+def test_no_shared_memory_segment_outlives_the_server(kind, tmp_path):
+    before = shm_segments()
+    server = TritonServer.on_free_ports(work_dir=tmp_path) if kind == "triton" else PyTritonProcess()
+    with server:
+        for protocol in PROTOCOLS:
+            embed_with(new_client(server, protocol), protocol, TEXTS)
+            ingest_with(new_client(server, protocol), protocol, b"# shm\n\nsome text to embed", "s.md")
+        during = shm_segments() - before
+    assert during, "the server created no /dev/shm segment: nothing was checked"
+    assert not during & shm_segments(), sorted(during & shm_segments())
