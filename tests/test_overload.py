@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROTOCOLS, embed_with, ingest_with, new_client
+from conftest import PROTOCOLS, embed_with, ingest_with, new_client, text_input
 from load_harness import percentiles, tree_rss_mb, write_report
 from pytriton_process import PyTritonProcess
 from tritonclient.utils import InferenceServerException
@@ -124,3 +124,23 @@ def test_no_shared_memory_segment_outlives_the_server(kind, tmp_path):
         during = shm_segments() - before
     assert during, "the server created no /dev/shm segment: nothing was checked"
     assert not during & shm_segments(), sorted(during & shm_segments())
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_request_timeout_rejects_a_request_left_waiting_in_the_queue(server, protocol):
+    """Per-request timeouts (``timeout`` in µs, allowed by allow_timeout_override) end queue waits."""
+    long_texts = ["word " * 300] * 64
+
+    def busy(_):
+        embed_with(new_client(server, "grpc"), "grpc", long_texts)
+
+    with ThreadPoolExecutor(4) as pool:
+        pending = [pool.submit(busy, i) for i in range(4)]
+        time.sleep(0.5)
+        client = new_client(server, protocol)
+        with pytest.raises(InferenceServerException, match="Request timeout expired") as caught:
+            client.infer("embed", [text_input(protocol, ["waits too long"])], timeout=100_000)
+        assert caught.value.status() == RETRYABLE[protocol]
+        for future in pending:
+            future.result()
+    assert embed_with(new_client(server, protocol), protocol, ["still served"]).shape == (1, 384)
