@@ -46,8 +46,9 @@ EXPOSE 8000 8001 8002
 HEALTHCHECK --interval=15s --timeout=5s --start-period=300s \
   CMD ["curl", "-fsS", "-o", "/dev/null", "http://localhost:8000/v2/health/ready"]
 # prepare: use /config/models/<name> when NVCF mounts it, build/reuse the TensorRT engine for this
-# GPU, render the repository, then exec the command below (tritonserver receives signals directly).
-ENTRYPOINT ["/opt/nvidia/nvidia_entrypoint.sh", "triton-ingest-server", "prepare", \
+# GPU, render the repository, then run the command below.
+# --supervise: tritonserver runs as a child under the stub watchdog; SIGTERM drains ingest first.
+ENTRYPOINT ["/opt/nvidia/nvidia_entrypoint.sh", "triton-ingest-server", "prepare", "--supervise", \
             "--source", "/opt/triton-ingest/model_repository", "--"]
 CMD ["tritonserver", "--model-repository=/var/run/triton-ingest/model_repository", \
      "--http-port=8000", "--grpc-port=8001", "--metrics-port=8002", \

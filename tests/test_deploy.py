@@ -65,7 +65,7 @@ def test_dockerfile_runs_as_non_root_and_serves_triton_on_allowed_ports():
         assert flag in cmd
     assert not any(str(port) in arg for arg in cmd for port in NVCF_RESERVED_PORTS)
     entrypoint = json.loads(next(arg for op, arg in instructions if op == "ENTRYPOINT"))
-    assert entrypoint[1:3] == ["triton-ingest-server", "prepare"] and entrypoint[-1] == "--"
+    assert entrypoint[1:4] == ["triton-ingest-server", "prepare", "--supervise"] and entrypoint[-1] == "--"
 
 
 @pytest.mark.parametrize("path", K8S, ids=lambda p: p.name)

@@ -7,8 +7,10 @@
    and parity-checked once (engines are GPU-specific). The cache lives in a
    writable directory, never in the read-only ``/config``.
 4. The repository for the target is rendered into a writable directory, and the
-   command after ``--`` (the image's ``CMD``, i.e. ``tritonserver …``) replaces
-   this process, so signals reach Triton directly.
+   command after ``--`` (the image's ``CMD``, i.e. ``tritonserver …``) runs: with
+   ``--supervise`` (the image's default) as a child under the stub watchdog with a
+   drain on SIGTERM (see :mod:`triton_ingest.supervisor`), otherwise it replaces
+   this process.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="writable directory the rendered model repository is written to")
     parser.add_argument("--cache-dir", type=Path, default=env("TRITON_INGEST_ENGINE_CACHE", DEFAULTS["cache_dir"]),
                         help="writable directory for TensorRT engines and the timing cache")
+    parser.add_argument("--supervise", action="store_true",
+                        help="run the command under the stub watchdog, draining BLS models on SIGTERM")
     parser.add_argument("server_command", nargs=argparse.REMAINDER, help="-- then the server command to exec")
 
 
@@ -87,4 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if not command:
         return 0
     sys.stdout.flush()
+    if args.supervise:
+        from .supervisor import supervise
+
+        return supervise(command)
     os.execvp(command[0], command)  # tritonserver becomes PID of this process: signals go straight to it
