@@ -23,7 +23,7 @@ WORDS = ("triton batches requests dynamically while tokenizers split text into w
 def embed_texts(index: int, rng: np.random.Generator) -> list[str]:
     """1-16 texts, mostly 3-40 words and one in ten 150-250 (truncated at 256 tokens); each
     names its request and row, so a mix-up cannot pass."""
-    count = int(rng.choice([1, 1, 2, 3, 4, 8, 16]))
+    count = int(rng.choice([1, 1, 1, 2, 2, 3, 4, 16]))
     lengths = [int(rng.integers(150, 250)) if rng.random() < 0.1 else int(rng.integers(3, 40)) for _ in range(count)]
     return [f"request {index} row {row}: " + " ".join(rng.choice(WORDS, n)) for row, n in enumerate(lengths)]
 

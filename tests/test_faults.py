@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from conftest import embed_with, ingest_with
+from load_harness import write_report
 from documents_factory import make_pdf
 
 from triton_ingest.server import TritonServer
@@ -77,8 +78,10 @@ def test_killed_stub_fails_in_flight_requests_clearly_and_the_model_comes_back(t
         for _ in range(5):  # every later request succeeds, with the same result as before
             np.testing.assert_allclose(embed_with(client, "grpc", TEXTS), reference, atol=1e-5)
         assert outcomes.count("ok") > 0
-        print(f"\nkilled {model}: {len(errors)} failed, {outcomes.count('ok')} ok, "
-              f"recovered in {server.watchdog.restarts[0][1]:.2f} s, readiness samples {sorted(set(readiness))}")
+        write_report(f"fault-kill-{model}", {
+            "killed": f"{model} stub, 4 clients embedding", "requests": len(outcomes), "failed_clearly": len(errors),
+            "succeeded": outcomes.count("ok"), "reload_seconds": round(server.watchdog.restarts[0][1], 2),
+            "embed_readiness_while_recovering": sorted(set(readiness))})
 
 
 def test_killed_ingest_stub_recovers(tmp_path):

@@ -8,6 +8,7 @@ import os
 
 import pytest
 from conftest import ingest_with, run_concurrently
+from load_harness import write_report
 from documents_factory import make_pdf
 from hostile_documents import seeded_corpus
 from tritonclient.utils import InferenceServerException
@@ -38,5 +39,6 @@ def test_hostile_corpus_gets_a_result_or_a_clear_error_per_request(server, proto
     assert not getattr(getattr(server, "watchdog", None), "restarts", [])  # no stub died
     good = run_concurrently(server, protocol, lambda c, _: outcome(c, protocol, ("after.pdf", make_pdf(2))), [0, 1])
     assert [status for status, _ in good] == ["ok", "ok"]
-    print(f"\n{protocol}: {len(CORPUS)} hostile documents, {len(outcomes) - len(errors)} ingested, "
-          f"{len(errors)} INVALID_ARG")
+    write_report(f"hostile-{server.kind}-{protocol}", {
+        "documents": len(CORPUS), "ingested": len(outcomes) - len(errors), "invalid_arg": len(errors),
+        "other_errors": 0, "server_ready_after": True})
