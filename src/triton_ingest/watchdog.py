@@ -8,7 +8,7 @@ readiness stay 200, and the stub is never restarted.
 What this adds: the launcher runs Triton with ``--model-control-mode=explicit`` and this thread
 watches the stub processes. When one disappears, it unloads the model, which turns that model and
 the ensembles using it unready so readiness tells the truth, and then loads it again. Recovery took
-about 0.5 s on this machine. The repository API is restricted to a per-process token, so clients
+0.2–0.4 s on this machine. The repository API is restricted to a per-process token, so clients
 cannot unload models.
 
 The same API makes SIGTERM safe for BLS models. On SIGTERM, Triton refuses every new request,
