@@ -73,11 +73,12 @@ def test_page_and_document_depth(clients, pdf12):
 
 
 def test_progress_file_is_monotonic_and_parses_on_every_read(clients, protocol, tmp_path):
+    """Four readers poll the progress file every 2 ms while a 150-page PDF is ingested."""
     pdf = make_pdf(150, paragraphs=2)
     headers = nvcf_request_headers(protocol, f"req-{protocol}", tmp_path)
-    seen, errors, stop = [], [], threading.Event()
+    readers, errors, stop = [[] for _ in range(4)], [], threading.Event()
 
-    def poll():
+    def poll(seen: list):
         while not stop.is_set():
             try:
                 seen.append(json.loads((tmp_path / "progress").read_text())["progress"])
@@ -87,16 +88,20 @@ def test_progress_file_is_monotonic_and_parses_on_every_read(clients, protocol, 
                 errors.append(exc)
             time.sleep(0.002)
 
-    poller = threading.Thread(target=poll)
-    poller.start()
+    pollers = [threading.Thread(target=poll, args=(seen,)) for seen in readers]
+    for poller in pollers:
+        poller.start()
     try:
         got = ingest_with(clients[protocol], protocol, pdf, "long.pdf", {"embed_batch": 4, "max_in_flight": 2}, headers)
     finally:
         stop.set()
-        poller.join()
+        for poller in pollers:
+            poller.join()
     final = json.loads((tmp_path / "progress").read_text())
-    assert not errors and len(seen) > 10
-    assert seen == sorted(seen) and len(set(seen)) > 5 and final["progress"] == 100
+    assert not errors
+    for seen in readers:
+        assert len(seen) > 10 and seen == sorted(seen) and len(set(seen)) > 5
+    assert final["progress"] == 100
     assert final["id"] == f"req-{protocol}" and final["partialResponse"]["status"] == "complete"
     lines = (tmp_path / f"req-{protocol}.jsonl").read_text().splitlines()
     assert [json.loads(l)["chunk_index"] for l in lines] == list(range(got["summary"]["chunks"]))
