@@ -38,10 +38,11 @@ RUN WHEEL="$(ls /tmp/wheels/triton_ingest-*.whl)" \
  && rm -rf /tmp/wheels /tmp/constraints.txt
 COPY --from=builder /artifacts /opt/triton-ingest/artifacts
 COPY model_repository /opt/triton-ingest/model_repository
-RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin ingest \
+RUN groupadd --gid 10001 ingest \
+ && useradd --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin ingest \
  && mkdir -p /var/run/triton-ingest /var/cache/triton-ingest/engines \
  && chown -R ingest:ingest /var/run/triton-ingest /var/cache/triton-ingest
-USER 10001
+USER 10001:10001
 EXPOSE 8000 8001 8002
 HEALTHCHECK --interval=15s --timeout=5s --start-period=300s \
   CMD ["curl", "-fsS", "-o", "/dev/null", "http://localhost:8000/v2/health/ready"]

@@ -10,7 +10,7 @@ GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 NVCF_PORT ?= 8080
 PYTEST_ARGS ?=
-TARGET ?= gpu
+TARGET ?= cpu
 IMAGE ?= triton-ingest:0.1.0
 
 .DEFAULT_GOAL := help

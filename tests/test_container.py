@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from triton_ingest.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
+from triton_ingest.artifacts import INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact
 from triton_ingest.repository import load_config
 
 SHOW = "import json, os, sys; print(json.dumps({'artifacts': os.environ['TRITON_INGEST_ARTIFACTS'], 'argv': sys.argv[1:]}))"
@@ -41,7 +41,7 @@ def test_prepare_renders_cpu_and_execs_the_server_command(tmp_path):
 def test_a_model_mounted_under_config_models_wins(tmp_path):
     mounted = tmp_path / "models" / "all-minilm-l6-v2"
     mounted.mkdir(parents=True)
-    for name in (ONNX_FILE, TOKENIZER_FILE):
+    for name in (ONNX_FILE, INT8_ONNX_FILE, TOKENIZER_FILE):
         shutil.copyfile(artifact(name), mounted / name)
     done = prepare(tmp_path, "--target", "cpu", "--", sys.executable, "-c", SHOW)
     assert done.returncode == 0, done.stderr
@@ -51,7 +51,8 @@ def test_a_model_mounted_under_config_models_wins(tmp_path):
 
 def test_an_incomplete_mount_is_ignored(tmp_path):
     (tmp_path / "models" / "all-minilm-l6-v2").mkdir(parents=True)
-    (tmp_path / "models" / "all-minilm-l6-v2" / TOKENIZER_FILE).write_text("{}")
+    for name in (ONNX_FILE, TOKENIZER_FILE):  # no int8 model: embedder_int8 could not load
+        shutil.copyfile(artifact(name), tmp_path / "models" / "all-minilm-l6-v2" / name)
     done = prepare(tmp_path, "--target", "cpu", "--", sys.executable, "-c", SHOW)
     assert Path(last_json(done.stdout)["artifacts"]) == artifact(ONNX_FILE).parent
 

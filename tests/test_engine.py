@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -72,4 +73,5 @@ def test_engine_builds_matches_onnx_runtime_and_is_cached(tmp_path):
     out = run_engine(plan.read_bytes(), ids, mask)
     assert out.shape == (EngineSpec().max_batch, 384)
     assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-2)
-    assert PARITY_MIN_COSINE >= 0.999
+    assert (plan.parent / "build.json").is_file()
+    assert json.loads((plan.parent / "build.json").read_text())["min_cosine"] >= PARITY_MIN_COSINE

@@ -69,6 +69,7 @@ def test_killed_stub_fails_in_flight_requests_clearly_and_the_model_comes_back(t
         reference = embed_with(grpcclient.InferenceServerClient(server.grpc_url), "grpc", TEXTS)
         outcomes, readiness = kill_stubs_under_load(server, model)
         assert [m for m, _ in server.watchdog.restarts] == [model]
+        assert 200 in readiness and any(code != 200 for code in readiness)  # unready while reloading
         errors = [o for o in outcomes if o != "ok"]
         # every failure names the dead stub: no hang, no wrong result, no traceback
         assert all("is not healthy" in e or "unavailable" in e.lower() or "not ready" in e.lower() for e in errors), errors

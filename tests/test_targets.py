@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from conftest import PROTOCOLS, embed_with
+from conftest import PROTOCOLS, embed_with, text_input
 
 from triton_ingest.contracts import EMBEDDER, MODELS
 from triton_ingest.engine import EngineSpec
@@ -59,8 +59,10 @@ def test_gpu_target_changes_only_embedder_and_tokenizer(rendered):
 
 def test_gpu_embedder_is_a_dynamically_batched_tensorrt_plan(rendered):
     config = load_config(rendered["gpu"] / "embedder" / "config.pbtxt")
-    assert config.platform == "tensorrt_plan" and not config.backend
-    assert config.HasField("dynamic_batching")
+    assert config.platform == "tensorrt_plan" and not config.backend and not config.parameters
+    cpu = load_config(rendered["cpu"] / "embedder" / "config.pbtxt")
+    assert config.dynamic_batching.default_queue_policy == cpu.dynamic_batching.default_queue_policy
+    assert config.dynamic_batching.default_queue_policy.max_queue_size > 0  # bounded on GPU too
     assert [g.kind for g in config.instance_group] == [config.instance_group[0].KIND_GPU]
     assert config.max_batch_size == EngineSpec().max_batch  # the engine profile covers every batch
     files = {p.name for p in (rendered["gpu"] / "embedder" / "1").iterdir()}
@@ -80,6 +82,13 @@ def test_unknown_target_is_refused(tmp_path):
         render("tpu", tmp_path / "x")
 
 
+@pytest.mark.parametrize("inside", [".", "embedder", ".."])
+def test_rendering_over_the_source_repository_is_refused(inside):
+    with pytest.raises(ValueError, match="overlaps the source repository"):
+        render("cpu", DEFAULT_MODEL_REPOSITORY / inside)
+    assert (DEFAULT_MODEL_REPOSITORY / "embedder" / "config.pbtxt").is_file()
+
+
 @pytest.mark.integration
 def test_gpu_tokenizer_buckets_change_no_embedding(rendered, tmp_path):
     """The gpu repository with the CPU embedder swapped back in (no TensorRT here): bucket
@@ -89,13 +98,18 @@ def test_gpu_tokenizer_buckets_change_no_embedding(rendered, tmp_path):
     shutil.rmtree(repository / "embedder")
     shutil.copytree(rendered["cpu"] / "embedder", repository / "embedder")
     texts = ["short", "a somewhat longer sentence about Triton and TensorRT engines", "x " * 300, ""]
-    results = {}
+    results, widths = {}, {}
     for name, repo in (("cpu", rendered["cpu"]), ("gpu", repository)):
         with TritonServer.on_free_ports(model_repository=repo, work_dir=tmp_path / name) as server:
             for protocol in PROTOCOLS:
                 module = httpclient if protocol == "http" else grpcclient
                 client = module.InferenceServerClient(server.http_url if protocol == "http" else server.grpc_url)
                 results[name, protocol] = embed_with(client, protocol, texts)
+                widths[name, protocol] = [client.infer("tokenizer", [text_input(protocol, [t])])
+                                          .as_numpy("INPUT_IDS").shape[1] for t in texts]
                 client.close()
+    for protocol in PROTOCOLS:  # the served gpu tokenizer really pads to buckets; cpu does not
+        assert widths["gpu", protocol] == [16, 16, 256, 16]
+        assert widths["cpu", protocol][0] < 16
     for protocol in PROTOCOLS:
         np.testing.assert_allclose(results["gpu", protocol], results["cpu", protocol], atol=2e-5)

@@ -30,6 +30,9 @@ def _engine(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     print(render(args.target, args.out, engine=args.engine))
+    if args.target == "gpu" and args.engine is None:
+        print("note: no --engine given, so embedder/1/model.plan is missing; `make engine` builds one "
+              "and the container's `prepare` adds it", file=sys.stderr)
     return 0
 
 

@@ -1,7 +1,7 @@
 """``triton-ingest-server prepare``: the container's entrypoint, run before ``tritonserver``.
 
 1. Artefacts: a model mounted by NVCF at ``/config/models/<name>`` (holding
-   ``model.onnx`` and ``tokenizer.json``) wins over the copy baked into the image.
+   ``model.onnx``, ``model_int8.onnx`` and ``tokenizer.json``) wins over the copy baked into the image.
 2. Target: ``gpu`` when ``nvidia-smi`` shows a GPU, else ``cpu`` (or forced).
 3. ``gpu``: the TensorRT engine for *this* GPU is taken from the cache, or built
    and parity-checked once (engines are GPU-specific). The cache lives in a
@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from .artifacts import ENV_VAR, ONNX_FILE, TOKENIZER_FILE, artifact_dir
+from .artifacts import ENV_VAR, INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact_dir
 from .engine import EngineError, detect_gpu, ensure_engine
 from .repository import TARGETS, render
 from .server import DEFAULT_MODEL_REPOSITORY
@@ -52,9 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def mounted_artifacts(models_dir: Path, model_name: str) -> Path | None:
-    """``models_dir/model_name`` when it holds a complete model, else ``None``."""
+    """``models_dir/model_name`` when it holds a complete model (what ``make model`` writes:
+    fp32 and int8 ONNX, tokenizer), else ``None``: a partial mount must not break a model."""
     candidate = Path(models_dir) / model_name
-    if all((candidate / name).is_file() for name in (ONNX_FILE, TOKENIZER_FILE)):
+    if all((candidate / name).is_file() for name in (ONNX_FILE, INT8_ONNX_FILE, TOKENIZER_FILE)):
         return candidate
     return None
 

@@ -20,6 +20,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -113,20 +115,28 @@ def ensure_engine(onnx: Path, tokenizer_json: Path, cache_dir: Path, spec: Engin
     if gpu is None:
         raise EngineError("no CUDA GPU is visible (nvidia-smi found none); the gpu target needs one")
     trt = _tensorrt()
-    entry = Path(cache_dir) / cache_key(file_sha256(onnx), trt.__version__, gpu, spec)
+    key = cache_key(file_sha256(onnx), trt.__version__, gpu, spec)
+    entry = Path(cache_dir) / key
     plan = entry / "model.plan"
     if plan.is_file():
         return plan
-    timing_cache = Path(cache_dir) / f"timing-trt{trt.__version__}.cache"
+    timing_cache = Path(cache_dir) / f"timing-{key.rsplit('-', 1)[0]}.cache"  # per GPU and TensorRT
     engine = build_engine(onnx, spec, timing_cache)
     cosine = parity(engine, onnx, tokenizer_json)
     entry.mkdir(parents=True, exist_ok=True)
-    tmp = plan.with_suffix(".tmp")
-    tmp.write_bytes(engine)
-    os.replace(tmp, plan)  # readers never see a half-written engine
-    (entry / "build.json").write_text(json.dumps(
-        {"gpu": asdict(gpu), "tensorrt": trt.__version__, "spec": asdict(spec), "min_cosine": cosine}, indent=2))
+    _publish(entry / "build.json", json.dumps(
+        {"gpu": asdict(gpu), "tensorrt": trt.__version__, "spec": asdict(spec), "min_cosine": cosine}, indent=2).encode())
+    _publish(plan, engine)
     return plan
+
+
+def _publish(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: readers (and other pods sharing the cache) never
+    see a partial file, and concurrent writers each rename a complete one."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
 
 
 def build_engine(onnx: Path, spec: EngineSpec, timing_cache: Path) -> bytes:
@@ -147,12 +157,17 @@ def build_engine(onnx: Path, spec: EngineSpec, timing_cache: Path) -> bytes:
     if spec.fp16:
         config.set_flag(trt.BuilderFlag.FP16)
         config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
-        for i in range(network.num_layers):
-            layer = network.get_layer(i)
-            if layer.type == trt.LayerType.NORMALIZATION:
-                layer.precision = trt.float32
+        norms = [network.get_layer(i) for i in range(network.num_layers)
+                 if network.get_layer(i).type == trt.LayerType.NORMALIZATION]
+        for layer in norms:
+            layer.precision = trt.float32
+        if not norms:
+            print("triton-ingest engine: no LayerNorm layer found; all layers may run in FP16 "
+                  "(the parity check still guards the result)", file=sys.stderr)
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    if not config.set_timing_cache(cache, ignore_mismatch=False):
+        cache = config.create_timing_cache(b"")  # a cache from another TensorRT or GPU: start afresh
+        config.set_timing_cache(cache, ignore_mismatch=False)
     profile = builder.create_optimization_profile()
     for tensor in EMBEDDER.inputs:
         profile.set_shape(tensor.name, *spec.profile())
@@ -161,7 +176,7 @@ def build_engine(onnx: Path, spec: EngineSpec, timing_cache: Path) -> bytes:
     if serialized is None:
         raise EngineError("TensorRT failed to build the engine; see the log above")
     timing_cache.parent.mkdir(parents=True, exist_ok=True)
-    timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+    _publish(timing_cache, bytes(config.get_timing_cache().serialize()))
     return bytes(serialized)
 
 
@@ -191,7 +206,10 @@ def run_engine(engine: bytes, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             raise EngineError(f"CUDA error {err}")
         return values[0] if values else None
 
-    context = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(engine).create_execution_context()
+    deserialized = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(engine)
+    if deserialized is None:
+        raise EngineError("TensorRT could not deserialize the engine (built by another TensorRT or GPU?)")
+    context = deserialized.create_execution_context()
     host = {EMBEDDER.inputs[0].name: np.ascontiguousarray(ids, np.int64),
             EMBEDDER.inputs[1].name: np.ascontiguousarray(mask, np.int64)}
     out = np.empty((ids.shape[0], EMBEDDER.outputs[0].dims[0]), np.float32)

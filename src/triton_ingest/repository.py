@@ -46,21 +46,18 @@ def embedder_contract(target: str) -> ModelSpec:
     return replace(EMBEDDER, inputs=tuple(replace(t, ragged=False) for t in EMBEDDER.inputs))
 
 
-def _tensor(spec, message) -> None:
-    message.name = spec.name
-    message.data_type = mc.DataType.Value(f"TYPE_{spec.dtype}")
-    message.dims.extend(spec.dims)
-
-
-def gpu_embedder_config(settings: GpuSettings = GpuSettings()) -> mc.ModelConfig:
-    """``embedder`` as a TensorRT plan; tensors come from :data:`EMBEDDER`."""
-    spec = embedder_contract("gpu")
-    config = mc.ModelConfig(name=spec.name, platform="tensorrt_plan", max_batch_size=spec.max_batch_size)
-    for tensor in spec.inputs:
-        _tensor(tensor, config.input.add())
-    for tensor in spec.outputs:
-        _tensor(tensor, config.output.add())
+def gpu_embedder_config(cpu_config: mc.ModelConfig, settings: GpuSettings = GpuSettings()) -> mc.ModelConfig:
+    """The cpu ``embedder`` config turned into a TensorRT plan: same tensors (not ragged), same
+    bounded queue policy, the Python-backend parameters dropped, GPU instances."""
+    config = mc.ModelConfig()
+    config.CopyFrom(cpu_config)
+    config.ClearField("backend")
+    config.ClearField("parameters")
+    config.platform = "tensorrt_plan"
+    for tensor in config.input:
+        tensor.allow_ragged_batch = False
     config.dynamic_batching.max_queue_delay_microseconds = settings.max_queue_delay_us
+    del config.instance_group[:]
     config.instance_group.add(count=settings.embedder_instances, kind=mc.ModelInstanceGroup.KIND_GPU)
     return config
 
@@ -82,7 +79,9 @@ def render(target: str, out: Path, *, engine: Path | None = None, source: Path =
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    out = Path(out)
+    out, source = Path(out).resolve(), Path(source).resolve()
+    if out == source or source in out.parents or out in source.parents:
+        raise ValueError(f"refusing to render into {out}: it overlaps the source repository {source}")
     shutil.rmtree(out, ignore_errors=True)
     # symlinks are followed: embedder_int8's model.py stays a real file once embedder's is gone
     shutil.copytree(source, out, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -94,7 +93,8 @@ def render(target: str, out: Path, *, engine: Path | None = None, source: Path =
 def _to_gpu(out: Path, engine: Path | None, settings: GpuSettings) -> None:
     embedder = out / EMBEDDER.name
     (embedder / "1" / "model.py").unlink()
-    write_config(embedder / "config.pbtxt", gpu_embedder_config(settings),
+    cpu_config = load_config(embedder / "config.pbtxt")
+    write_config(embedder / "config.pbtxt", gpu_embedder_config(cpu_config, settings),
                  "Rendered by triton_ingest.repository (target gpu): FP16 TensorRT engine, dynamic batching.")
     if engine is not None:
         shutil.copyfile(engine, embedder / "1" / ENGINE_FILE)

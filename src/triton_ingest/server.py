@@ -111,6 +111,7 @@ class TritonServer(LocalEndpoints):
     watch_stubs: bool = True  # reload a model whose Python-backend stub died (see watchdog.py)
     process: subprocess.Popen | None = field(default=None, init=False)
     watchdog: StubWatchdog | None = field(default=None, init=False)
+    _draining: threading.Thread | None = field(default=None, init=False, repr=False)
     _token: str = field(default_factory=new_token, init=False, repr=False)
 
     @classmethod
@@ -186,20 +187,23 @@ class TritonServer(LocalEndpoints):
 
         With the watchdog's repository access, the BLS models are drained first (see
         ``watchdog.drain``); Triton's own SIGTERM drain then finishes the rest."""
-        if self.process is None or self.process.poll() is not None:
-            return
+        if self.process is None or self.process.poll() is not None or self._draining is not None:
+            return  # not running, or already draining: a second call changes nothing
         if self.watchdog is None:
             self.process.send_signal(signal.SIGTERM)
             return
-        self.watchdog.stop()
-        self.watchdog = None
-        threading.Thread(target=self._drain_then_sigterm, daemon=True).start()
+        self._draining = threading.Thread(target=self._drain_then_sigterm, daemon=True)
+        self._draining.start()
 
     def _drain_then_sigterm(self) -> None:
-        present = [m for m in BLS_MODELS if (Path(self.model_repository) / m / "config.pbtxt").is_file()]
-        drain(self.http_url, self._token, tuple(present), self.exit_timeout)
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.watchdog.stop()
+            self.watchdog.join(timeout=self.exit_timeout)  # no reload may race the drain
+            present = [m for m in BLS_MODELS if (Path(self.model_repository) / m / "config.pbtxt").is_file()]
+            drain(self.http_url, self._token, tuple(present), self.exit_timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float | None = None) -> int | None:
         """SIGTERM (Triton drains in-flight requests), then SIGKILL after ``timeout``."""

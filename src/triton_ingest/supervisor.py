@@ -51,14 +51,18 @@ def supervise(command: list[str], ready_timeout: float = 1800, drain_timeout: fl
     process = subprocess.Popen([*command, *restricted_api_args(token)])
     url = f"localhost:{http_port(command)}"
     watchdog: list[StubWatchdog] = []
-    stopping = threading.Event()
+    stopping, lock = threading.Event(), threading.Lock()  # the lock orders watchdog start vs. drain
 
     def shutdown() -> None:
-        for dog in watchdog:
-            dog.stop()
-        drain(url, token, BLS_MODELS, drain_timeout)
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+        try:
+            with lock:
+                for dog in watchdog:
+                    dog.stop()
+                    dog.join(timeout=drain_timeout)
+            drain(url, token, BLS_MODELS, drain_timeout)
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
 
     def on_signal(signum, _frame) -> None:
         if stopping.is_set():  # a second signal: no more waiting
@@ -70,7 +74,10 @@ def supervise(command: list[str], ready_timeout: float = 1800, drain_timeout: fl
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if wait_ready(url, process, ready_timeout) and not stopping.is_set():
-        watchdog.append(StubWatchdog(process.pid, url, token))
-        watchdog[0].start()
-    return process.wait()
+    if wait_ready(url, process, ready_timeout):
+        with lock:
+            if not stopping.is_set():
+                watchdog.append(StubWatchdog(process.pid, url, token))
+                watchdog[0].start()
+    code = process.wait()
+    return 128 - code if code < 0 else code  # killed by signal N: exit 128 + N, as a shell reports it

@@ -74,19 +74,20 @@ def repository_call(http_url: str, token: str, path: str, body: dict, timeout: f
 
 
 def drain(http_url: str, token: str, models: tuple[str, ...], timeout: float) -> bool:
-    """Unload ``models`` and wait until their in-flight requests are done; False on timeout."""
+    """Unload ``models`` and wait until their in-flight requests are done; False on timeout or
+    on any error (the caller sends SIGTERM either way)."""
     deadline = time.monotonic() + timeout
     try:
         for model in models:
             repository_call(http_url, token, f"models/{model}/unload",
-                            {"parameters": {"unload_dependents": False}}, timeout)
+                            {"parameters": {"unload_dependents": False}}, max(1.0, deadline - time.monotonic()))
         while time.monotonic() < deadline:
-            index = json.loads(repository_call(http_url, token, "index", {}, timeout))
+            index = json.loads(repository_call(http_url, token, "index", {}, max(1.0, deadline - time.monotonic())))
             busy = [m for m in index if m["name"] in models and m.get("state") in ("READY", "UNLOADING")]
             if not busy:
                 return True
             time.sleep(0.2)
-    except OSError:
+    except Exception:  # noqa: BLE001 - a failed drain must never keep the server from stopping
         return False
     return False
 
@@ -100,32 +101,34 @@ class StubWatchdog(threading.Thread):
         self.server_pid, self.http_url, self.token = server_pid, http_url, token
         self.interval, self.log = interval, log
         self.restarts: list[tuple[str, float]] = []  # (model, seconds to recover)
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         known = stub_pids(self.server_pid)
-        while not self._stop.wait(self.interval):
+        while not self._halt.wait(self.interval):
             if not psutil.pid_exists(self.server_pid):
                 return
             alive = stub_pids(self.server_pid)
-            for model, pids in known.items():
-                if not pids <= alive.get(model, set()) and not self._stop.is_set():
-                    self._recover(model)
-            known = stub_pids(self.server_pid)
+            dead = [m for m, pids in known.items() if not pids <= alive.get(m, set())]
+            failed = {m: known[m] for m in dead if not self._halt.is_set() and not self._recover(m)}
+            if dead:
+                alive = stub_pids(self.server_pid)
+            known = {**alive, **failed}  # a failed reload is tried again on the next tick
 
-    def _recover(self, model: str) -> None:
+    def _recover(self, model: str) -> bool:
         started = time.monotonic()
         self.log(f"triton-ingest watchdog: a stub of model {model!r} died; reloading it")
         try:
             repository_call(self.http_url, self.token, f"models/{model}/unload",
                             {"parameters": {"unload_dependents": False}})
             repository_call(self.http_url, self.token, f"models/{model}/load", {})
-        except OSError as exc:
-            self.log(f"triton-ingest watchdog: reloading {model!r} failed: {exc}")
-            return
+        except Exception as exc:  # noqa: BLE001 - the watchdog must outlive any one failure
+            self.log(f"triton-ingest watchdog: reloading {model!r} failed ({exc}); retrying")
+            return False
         seconds = time.monotonic() - started
         self.restarts.append((model, seconds))
         self.log(f"triton-ingest watchdog: model {model!r} is back after {seconds:.2f} s")
+        return True
