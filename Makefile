@@ -48,7 +48,7 @@ test: $(ONNX) ## Set up, then run every test (unit + real-tritonserver integrati
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 soak: $(ONNX) ## Reliability soak (outside make test): 10x the load, fuzzing and hostile-corpus sizes; reports in build/reliability
-	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s tests/test_load.py tests/test_overload.py tests/test_faults.py \
+	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s --timeout=5400 tests/test_load.py tests/test_overload.py tests/test_faults.py \
 		tests/test_hostile_input.py tests/test_hostile_server.py $(PYTEST_ARGS)
 
 bench: $(ONNX) ## Served embed vs in-process ONNX Runtime; ingest of a 120-page PDF vs embed alone
