@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,8 +64,13 @@ def kill_stubs_under_load(server, model: str) -> tuple[list, list]:
     return outcomes, readiness
 
 
+def shm_segments() -> set[str]:
+    return {p.name for p in Path("/dev/shm").iterdir()}
+
+
 @pytest.mark.parametrize("model", ["embedder", "tokenizer"])
 def test_killed_stub_fails_in_flight_requests_clearly_and_the_model_comes_back(tmp_path, model):
+    before = shm_segments()
     with TritonServer.on_free_ports(work_dir=tmp_path) as server:
         reference = embed_with(grpcclient.InferenceServerClient(server.grpc_url), "grpc", TEXTS)
         outcomes, readiness = kill_stubs_under_load(server, model)
@@ -83,6 +89,8 @@ def test_killed_stub_fails_in_flight_requests_clearly_and_the_model_comes_back(t
             "killed": f"{model} stub, 4 clients embedding", "requests": len(outcomes), "failed_clearly": len(errors),
             "succeeded": outcomes.count("ok"), "reload_seconds": round(server.watchdog.restarts[0][1], 2),
             "embed_readiness_while_recovering": sorted(set(readiness))})
+        created = shm_segments() - before
+    assert created and not created & shm_segments()  # the dead and the reloaded stubs' segments are gone
 
 
 def test_killed_ingest_stub_recovers(tmp_path):
