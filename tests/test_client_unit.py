@@ -115,7 +115,13 @@ def test_api_key_comes_from_the_environment_and_stays_out_of_reprs(monkeypatch):
     ("500", "embed failed: Model embed - Error when running inference: Server not ready"),
     ("400", "Request for unknown model: 'ingest' is not ready"),
     ("StatusCode.UNAVAILABLE", "in ensemble 'embed', Exceeds maximum queue size"),
+    ("StatusCode.NOT_FOUND", "Request for unknown model: 'embed' has no available versions"),
 ])
 def test_transient_server_states_are_retryable_whatever_their_status(status, message):
     error = from_status(status, message)
     assert error.retryable and error.status == status
+
+
+def test_an_unknown_model_is_not_retried():
+    error = from_status("StatusCode.NOT_FOUND", "Request for unknown model: 'embedd' is not found")
+    assert not error.retryable and type(error).__name__ == "NotFoundError"

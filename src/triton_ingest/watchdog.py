@@ -45,9 +45,9 @@ def new_token() -> str:
     return secrets.token_hex(16)
 
 
-def stub_pids(server_pid: int) -> dict[str, set[int]]:
-    """Live stub processes of a tritonserver, by model name (from the model.py path)."""
-    found: dict[str, set[int]] = {}
+def stubs(server_pid: int) -> dict[str, dict[int, str]]:
+    """Live stub processes of a tritonserver: model name -> {pid: its /dev/shm region name}."""
+    found: dict[str, dict[int, str]] = {}
     try:
         children = psutil.Process(server_pid).children(recursive=True)
     except psutil.Error:
@@ -59,9 +59,14 @@ def stub_pids(server_pid: int) -> dict[str, set[int]]:
             cmdline = child.cmdline()
         except psutil.Error:
             continue
-        if cmdline and cmdline[0].endswith(STUB) and len(cmdline) > 1:
-            found.setdefault(Path(cmdline[1]).parent.parent.name, set()).add(child.pid)
+        if cmdline and cmdline[0].endswith(STUB) and len(cmdline) > 2:  # stub <model.py> <region> ...
+            found.setdefault(Path(cmdline[1]).parent.parent.name, {})[child.pid] = cmdline[2]
     return found
+
+
+def stub_pids(server_pid: int) -> dict[str, set[int]]:
+    """Live stub process ids of a tritonserver, by model name."""
+    return {model: set(pids) for model, pids in stubs(server_pid).items()}
 
 
 def repository_call(http_url: str, token: str, path: str, body: dict, timeout: float = 120) -> bytes:
@@ -107,16 +112,27 @@ class StubWatchdog(threading.Thread):
         self._halt.set()
 
     def run(self) -> None:
-        known = stub_pids(self.server_pid)
+        known = stubs(self.server_pid)
         while not self._halt.wait(self.interval):
             if not psutil.pid_exists(self.server_pid):
                 return
-            alive = stub_pids(self.server_pid)
-            dead = [m for m, pids in known.items() if not pids <= alive.get(m, set())]
+            alive = stubs(self.server_pid)
+            dead = [m for m, pids in known.items() if not set(pids) <= set(alive.get(m, {}))]
             failed = {m: known[m] for m in dead if not self._halt.is_set() and not self._recover(m)}
+            for model in set(dead) - set(failed):
+                self._unlink_regions(known[model], alive.get(model, {}))
             if dead:
-                alive = stub_pids(self.server_pid)
+                alive = stubs(self.server_pid)
             known = {**alive, **failed}  # a failed reload is tried again on the next tick
+
+    def _unlink_regions(self, before: dict[int, str], alive: dict[int, str]) -> None:
+        """Remove the /dev/shm region of each dead stub: Triton leaves it behind when a stub is
+        killed mid-request (seen in tests/test_faults.py), and nothing else uses it any more."""
+        for pid, region in before.items():
+            path = Path("/dev/shm") / region
+            if pid not in alive and region and path.exists():
+                path.unlink(missing_ok=True)
+                self.log(f"triton-ingest watchdog: removed the dead stub's shared memory {region}")
 
     def _recover(self, model: str) -> bool:
         started = time.monotonic()

@@ -75,10 +75,11 @@ def error_class(status: str | None) -> type[TritonIngestClientError]:
     return _STATUS.get(key, ServerError)
 
 
-TRANSIENT_MESSAGES = ("is not healthy", "Server not ready", "is not ready", "Exceeds maximum queue size",
-                      "Request timeout expired")
-"""Triton reports these with INTERNAL or a bare 400/500, yet they pass: a Python-backend stub
-being restarted, a model being reloaded or drained, a full or timed-out queue. They are retried."""
+TRANSIENT_MESSAGES = ("is not healthy", "Server not ready", "is not ready", "has no available versions",
+                      "Exceeds maximum queue size", "Request timeout expired")
+"""Triton reports these with INTERNAL, NOT_FOUND or a bare 400/500, yet they pass: a Python-backend
+stub being restarted, a model (or an ensemble over it) being reloaded or drained, a full or
+timed-out queue. They are retried."""
 
 
 def from_status(status: str | None, message: str) -> TritonIngestClientError:
