@@ -20,6 +20,8 @@ SEEDS = {
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
     """One random structural mutation: flips, truncation, insertion, duplication or splicing."""
+    if len(data) < 2:  # earlier mutations may leave almost nothing: grow it again
+        return data + rng.randbytes(rng.randint(1, 64))
     data = bytearray(data)
     kind = rng.choice(["flip", "truncate", "insert", "duplicate", "splice", "zero"])
     if kind == "flip":
