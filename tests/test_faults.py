@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 import tritonclient.grpc as grpcclient
 from conftest import embed_with, ingest_with
@@ -22,7 +21,7 @@ from documents_factory import make_pdf
 from triton_ingest_client._errors import TRANSIENT_MESSAGES
 
 from triton_ingest.server import TritonServer
-from triton_ingest.watchdog import stub_pids
+from triton_ingest.watchdog import stub_pids, stubs
 
 pytestmark = pytest.mark.integration
 TEXTS = [f"fault test sentence {i} " * 20 for i in range(16)]
@@ -68,16 +67,8 @@ def kill_stubs_under_load(server, model: str) -> tuple[list, list]:
 
 
 def stub_regions(server) -> set[str]:
-    """The /dev/shm regions of this server's stubs (each stub's second argument names its own)."""
-    regions = set()
-    for child in psutil.Process(server.process.pid).children(recursive=True):
-        try:
-            cmdline = child.cmdline()
-        except psutil.Error:
-            continue
-        if cmdline and cmdline[0].endswith("triton_python_backend_stub"):
-            regions.add(cmdline[2])
-    return regions
+    """The /dev/shm regions of this server's stubs."""
+    return {region for pids in stubs(server.process.pid).values() for region in pids.values()}
 
 
 @pytest.mark.parametrize("model", ["embedder", "tokenizer"])
