@@ -78,7 +78,7 @@ def test_supervised_tritonserver_recovers_a_killed_stub_and_drains_on_sigterm(tm
     from conftest import embed_with, ingest_with
     from documents_factory import make_pdf
 
-    from triton_ingest.server import TritonServer, free_port, server_env
+    from triton_ingest.server import TritonServer, server_env
     from triton_ingest.watchdog import stub_pids
 
     stand_in = TritonServer.on_free_ports(model_repository=tmp_path / "repo", work_dir=tmp_path, watch_stubs=False)

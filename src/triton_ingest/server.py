@@ -81,6 +81,15 @@ def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def http_ready(http_url: str) -> bool:
+    """True when ``/v2/health/ready`` of the server at ``host:port`` answers 200."""
+    try:
+        with urllib.request.urlopen(f"http://{http_url}/v2/health/ready", timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
 class LocalEndpoints:
     """``http_url``/``grpc_url`` of a server listening on localhost ports."""
 
@@ -158,12 +167,7 @@ class TritonServer(LocalEndpoints):
         return self
 
     def is_ready(self) -> bool:
-        try:
-            url = f"http://{self.http_url}/v2/health/ready"
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                return reply.status == 200
-        except OSError:
-            return False
+        return http_ready(self.http_url)
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -15,9 +15,8 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.request
 
-from .server import BLS_MODELS
+from .server import BLS_MODELS, http_ready
 from .watchdog import StubWatchdog, drain, new_token, restricted_api_args
 
 
@@ -35,12 +34,8 @@ def http_port(command: list[str]) -> int:
 def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://{url}/v2/health/ready", timeout=2) as reply:
-                if reply.status == 200:
-                    return True
-        except OSError:
-            pass
+        if http_ready(url):
+            return True
         time.sleep(0.5)
     return False
 
