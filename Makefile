@@ -14,7 +14,7 @@ TARGET ?= cpu
 IMAGE ?= triton-ingest:0.1.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install model serve serve-pytriton nvcf-local run test soak bench perf engine repository docker nvcf-commands clean
+.PHONY: help install model serve serve-pytriton nvcf-local run test test-fast soak bench perf engine repository docker nvcf-commands clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -27,8 +27,8 @@ $(VENV)/.installed: pyproject.toml client/pyproject.toml constraints.txt
 
 install: $(VENV)/.installed ## Create .venv: server + client (editable), pinned export and test dependencies
 
-$(ONNX): $(VENV)/.installed src/triton_ingest/export.py
-	$(PY) -m triton_ingest.export --out $(ARTIFACTS)
+$(ONNX): $(VENV)/.installed src/triton_ingest/models/export.py
+	$(PY) -m triton_ingest.models.export --out $(ARTIFACTS)
 
 model: $(ONNX) ## Export all-MiniLM-L6-v2 to ONNX (+ tokenizer.json) under build/artifacts
 
@@ -47,9 +47,11 @@ run: $(ONNX) ## Set up, start Triton, embed example texts, print a similarity de
 test: $(ONNX) ## Set up, then run every test (unit + real-tritonserver integration)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+test-fast: $(ONNX) ## Unit tests only: no server started (the inner loop; `make test` runs everything)
+	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
 soak: $(ONNX) ## Reliability soak (outside make test): 10x the load, fuzzing and hostile-corpus sizes; reports in build/reliability
-	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s --timeout=5400 tests/test_load.py tests/test_overload.py tests/test_faults.py \
-		tests/test_hostile_input.py tests/test_hostile_server.py $(PYTEST_ARGS)
+	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s --timeout=5400 tests/reliability $(PYTEST_ARGS)
 
 bench: $(ONNX) ## Served embed vs in-process ONNX Runtime; ingest of a 120-page PDF vs embed alone
 	$(PY) benchmarks/embed_throughput.py
@@ -70,7 +72,7 @@ docker: ## Build the NVCF container image IMAGE (needs a Docker engine; see Dock
 	docker build -t $(IMAGE) .
 
 nvcf-commands: $(VENV)/.installed ## Print the ngc/curl commands that create and deploy the NVCF functions (IMAGE=nvcr.io/org/...)
-	$(PY) -m triton_ingest.nvcf_deploy --image $(IMAGE)
+	$(PY) -m triton_ingest.gateway.nvcf_deploy --image $(IMAGE)
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build

@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpus import chunk_texts  # noqa: E402
 from report import plot, print_report  # noqa: E402
 
-from triton_ingest.artifacts import INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact  # noqa: E402
 from triton_ingest.contracts import EMBED, EMBED_INT8  # noqa: E402
-from triton_ingest.embedding import OnnxEmbedder  # noqa: E402
-from triton_ingest.server import TritonServer  # noqa: E402
-from triton_ingest.tokenization import TextTokenizer  # noqa: E402
+from triton_ingest.models.artifacts import INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact  # noqa: E402
+from triton_ingest.models.embedding import OnnxEmbedder  # noqa: E402
+from triton_ingest.models.tokenization import TextTokenizer  # noqa: E402
+from triton_ingest.serving.server import TritonServer  # noqa: E402
 
 CONCURRENCY = (1, 4, 8, 16, 32)
 
@@ -68,7 +68,7 @@ def sentence_transformers_run(texts: list[str], n_tokens: int) -> tuple[dict, np
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
-    from triton_ingest.export import source_model_dir
+    from triton_ingest.models.export import source_model_dir
 
     model = SentenceTransformer(str(source_model_dir()), device="cpu")
     model.encode(texts[:32], batch_size=32)

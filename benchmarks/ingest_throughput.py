@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpus import chunk_texts  # noqa: E402
 
 from triton_ingest.contracts import EMBED, INGEST  # noqa: E402
-from triton_ingest.server import TritonServer  # noqa: E402
+from triton_ingest.serving.server import TritonServer  # noqa: E402
 
 
 def make_prose_pdf(pages: int) -> bytes:

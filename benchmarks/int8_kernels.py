@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from triton_ingest.artifacts import INT8_ONNX_FILE, artifact
+from triton_ingest.models.artifacts import INT8_ONNX_FILE, artifact
 
 
 def main() -> None:

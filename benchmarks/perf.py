@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpus import chunk_texts  # noqa: E402
 from ingest_throughput import make_prose_pdf  # noqa: E402
 
-from triton_ingest.server import REPO_ROOT, TritonServer  # noqa: E402
+from triton_ingest.paths import REPO_ROOT  # noqa: E402
+from triton_ingest.serving.server import TritonServer  # noqa: E402
 
 PERF = REPO_ROOT / "build" / "perf-tools" / "perf_analyzer"
 def window(batch: int) -> list[str]:

@@ -12,7 +12,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from triton_ingest.server import DEFAULT_MODEL_REPOSITORY, NVCF_HEADER_PATTERN, REPO_ROOT, server_env
+from triton_ingest.paths import BUILD, DEFAULT_MODEL_REPOSITORY
+from triton_ingest.serving.server import NVCF_HEADER_PATTERN, server_env
 
 REPOSITORY_MODELS = ("tokenizer", "embedder", "embed", "embedder_int8", "embed_int8")  # ingest/ingest_stream are bound in Python
 
@@ -26,7 +27,7 @@ def render_repository(target: Path) -> Path:
 
 
 def make_triton(http_port: int, grpc_port: int, metrics_port: int, access_token: str | None = None,
-                work_dir: Path = REPO_ROOT / "build" / "pytriton"):
+                work_dir: Path = BUILD / "pytriton"):
     """A configured, not yet started PyTriton ``Triton`` with the ingest models bound."""
     os.environ.update(server_env())  # libpython first on LD_LIBRARY_PATH, venv on PATH, artifacts dir
     from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig

@@ -10,9 +10,9 @@ import tritonclient.grpc.aio as grpc_aio
 from pytriton.model_config import ModelConfig, Tensor
 from pytriton.proxy.types import Request
 
-from triton_ingest.artifacts import TOKENIZER_FILE, artifact
 from triton_ingest.contracts import EMBED, INGEST, INGEST_STREAM, ModelSpec
-from triton_ingest.ingest import IngestPipeline, ingest_request, stream_batch_outputs, stream_final_outputs
+from triton_ingest.models.artifacts import TOKENIZER_FILE, artifact
+from triton_ingest.pipeline.ingest import IngestPipeline, ingest_request, stream_batch_outputs, stream_final_outputs
 
 DTYPES = {"STRING": np.bytes_, "FP32": np.float32, "INT64": np.int64}
 

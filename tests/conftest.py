@@ -2,26 +2,33 @@
 
 ``server`` is parametrised: every test that uses it runs against plain tritonserver on
 model_repository/ ("triton") and against ``python -m pytriton_app`` ("pytriton").
+
+Tests that start a server are marked ``integration``: by hand where a test starts its own, and
+here, automatically, for every test that uses a server fixture. ``make test-fast`` runs the rest.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from pytriton_process import PyTritonProcess
 
-from triton_ingest.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
-from triton_ingest.contracts import EMBED, INGEST
-from triton_ingest.server import TritonServer
+from support.clients import PROTOCOLS
+from support.pytriton import PyTritonProcess
+from triton_ingest.models.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
+from triton_ingest.serving.server import TritonServer
 
-PROTOCOLS = ("http", "grpc")
+SERVER_FIXTURES = {"server", "clients", "small_server", "both", "gateway"}
+"""Fixtures that start a tritonserver, PyTriton or a gateway in front of one."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session", params=["triton", "pytriton"])
@@ -34,12 +41,6 @@ def server(request):
     else:
         with PyTritonProcess() as running:
             yield running
-
-
-def only_on_triton(server, why: str) -> None:
-    """Skip, with the reason, a test of something only the model-repository deployment has."""
-    if server.kind != "triton":
-        pytest.skip(f"not in the PyTriton deployment: {why}")
 
 
 @pytest.fixture(scope="session")
@@ -59,86 +60,13 @@ def protocol(request) -> str:
     return request.param
 
 
-def client_module(protocol: str):
-    return httpclient if protocol == "http" else grpcclient
-
-
-def text_input(protocol: str, rows: list, name: str = "TEXT", dtype: str = "BYTES"):
-    """A [len(rows), 1] input tensor for `embed`; str rows are UTF-8 encoded, bytes sent as-is."""
-    data = np.array([[r.encode() if isinstance(r, str) else r] for r in rows], dtype=object)
-    tensor = client_module(protocol).InferInput(name, list(data.shape), dtype)
-    tensor.set_data_from_numpy(data)
-    return tensor
-
-
-def new_client(server, protocol: str):
-    """A fresh client (tritonclient.http clients must not be shared across threads)."""
-    url = server.http_url if protocol == "http" else server.grpc_url
-    return client_module(protocol).InferenceServerClient(url)
-
-
-def run_concurrently(server, protocol: str, fn, items: list, workers: int = 8) -> list:
-    """``[fn(client, item) for item in items]`` from ``workers`` threads, one client each."""
-    local = threading.local()
-    made = []
-
-    def call(item):
-        if not hasattr(local, "client"):
-            local.client = new_client(server, protocol)
-            made.append(local.client)
-        return fn(local.client, item)
-
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(call, items))
-    finally:
-        for client in made:
-            client.close()
-
-
-def embed_with(client, protocol: str, texts: list) -> np.ndarray:
-    """Embed texts with the `embed` ensemble through one client."""
-    return client.infer(EMBED.name, [text_input(protocol, texts)]).as_numpy("EMBEDDING")
-
-
-def embed(clients, protocol: str, texts: list) -> np.ndarray:
-    """Embed texts with the `embed` ensemble over the given protocol."""
-    return embed_with(clients[protocol], protocol, texts)
-
-
-def ingest_with(client, protocol: str, document: bytes, filename: str | None = None,
-                options: dict | None = None, headers: dict | None = None) -> dict:
-    """Run the `ingest` model; returns chunks (parsed), embeddings and summary."""
-    module = client_module(protocol)
-    values = {"DOCUMENT": document, "FILENAME": filename, "OPTIONS": None if options is None else json.dumps(options)}
-    tensors = []
-    for name, value in values.items():
-        if value is None:
-            continue
-        tensor = module.InferInput(name, [1], INGEST.input(name).wire_dtype)
-        tensor.set_data_from_numpy(np.array([value if isinstance(value, bytes) else value.encode()], dtype=object))
-        tensors.append(tensor)
-    result = client.infer(INGEST.name, tensors, headers=headers)
-    return {
-        "chunks": [json.loads(c) for c in result.as_numpy("CHUNKS")],
-        "embeddings": result.as_numpy("EMBEDDINGS"),
-        "summary": json.loads(result.as_numpy("SUMMARY")[0]),
-    }
-
-
-def nvcf_request_headers(protocol: str, request_id: str, output_dir) -> dict:
-    """NVCF headers as NVCF sends them (gRPC metadata keys must be lower-case)."""
-    headers = {"NVCF-REQID": request_id, "NVCF-LARGE-OUTPUT-DIR": str(output_dir)}
-    return {k.lower(): v for k, v in headers.items()} if protocol == "grpc" else headers
-
-
 @pytest.fixture(scope="session")
 def reference_model():
     """sentence-transformers' own all-MiniLM-L6-v2, the ground truth for parity."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
-    from triton_ingest.export import source_model_dir
+    from triton_ingest.models.export import source_model_dir
 
     return SentenceTransformer(str(source_model_dir()), device="cpu")
 

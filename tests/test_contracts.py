@@ -2,46 +2,31 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2 as mc
 
-from triton_ingest.contracts import MODELS, TensorSpec
-from triton_ingest.server import DEFAULT_MODEL_REPOSITORY
-
-
-def load_config(name: str) -> mc.ModelConfig:
-    path = Path(DEFAULT_MODEL_REPOSITORY) / name / "config.pbtxt"
-    return text_format.Parse(path.read_text(), mc.ModelConfig())
+from support.configs import contract_of, spec_of
+from triton_ingest.contracts import MODELS
+from triton_ingest.paths import DEFAULT_MODEL_REPOSITORY
+from triton_ingest.serving import repository
 
 
-def as_spec(tensor) -> TensorSpec:
-    dtype = mc.DataType.Name(tensor.data_type).removeprefix("TYPE_")
-    ragged = getattr(tensor, "allow_ragged_batch", False)
-    optional = getattr(tensor, "optional", False)
-    return TensorSpec(tensor.name, dtype, tuple(tensor.dims), optional=optional, ragged=ragged)
+def load_config(name: str):
+    return repository.load_config(DEFAULT_MODEL_REPOSITORY / name / "config.pbtxt")
 
 
 def test_every_model_directory_has_a_contract():
-    on_disk = {p.parent.name for p in Path(DEFAULT_MODEL_REPOSITORY).glob("*/config.pbtxt")}
+    on_disk = {p.parent.name for p in DEFAULT_MODEL_REPOSITORY.glob("*/config.pbtxt")}
     assert on_disk == set(MODELS)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_config_matches_contract(name):
-    config, spec = load_config(name), MODELS[name]
-    assert config.name == spec.name
-    assert config.max_batch_size == spec.max_batch_size
-    assert tuple(as_spec(t) for t in config.input) == spec.inputs
-    assert tuple(as_spec(t) for t in getattr(config, "output")) == spec.outputs
-    assert config.model_transaction_policy.decoupled == spec.decoupled
+    assert spec_of(load_config(name)) == contract_of(MODELS[name])
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_has_a_version_directory(name):
-    assert (Path(DEFAULT_MODEL_REPOSITORY) / name / "1").is_dir()
+    assert (DEFAULT_MODEL_REPOSITORY / name / "1").is_dir()
 
 
 @pytest.mark.parametrize("ensemble, embedder", [("embed", "embedder"), ("embed_int8", "embedder_int8")])

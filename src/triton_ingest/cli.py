@@ -11,13 +11,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import container, demo, nvcf_gateway, serve
-from .artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
-from .repository import TARGETS, render
+from . import demo
+from .gateway import nvcf_local
+from .models.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
+from .serving import container, serve
+from .serving.repository import TARGETS, render
 
 
 def _engine(args: argparse.Namespace) -> int:
-    from .engine import EngineError, ensure_engine
+    from .models.engine import EngineError, ensure_engine
 
     try:
         plan = ensure_engine(artifact(ONNX_FILE), artifact(TOKENIZER_FILE), args.cache_dir)
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve.add_arguments(commands.add_parser("serve", help="run tritonserver on model_repository/"))
     commands.add_parser("demo", help="start Triton, embed examples, print similarities, stop")
-    nvcf_gateway.add_arguments(commands.add_parser("nvcf-local", help="NVCF pexec API in front of a local Triton"))
+    nvcf_local.add_arguments(commands.add_parser("nvcf-local", help="NVCF pexec API in front of a local Triton"))
     rendering = commands.add_parser("render", help="write the model repository for a target (cpu or gpu)")
     rendering.add_argument("--target", choices=TARGETS, default="cpu")
     rendering.add_argument("--out", type=Path, required=True)
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     engine.add_argument("--cache-dir", type=Path, default=Path("build/engines"))
     container.add_arguments(commands.add_parser("prepare", help="container entrypoint: pick model, engine, render, exec"))
     args = parser.parse_args(argv)
-    handlers = {"serve": serve.run, "nvcf-local": nvcf_gateway.run, "render": _render, "engine": _engine,
+    handlers = {"serve": serve.run, "nvcf-local": nvcf_local.run, "render": _render, "engine": _engine,
                 "prepare": container.run}
     return handlers.get(args.command, lambda _: demo.main())(args)
 

@@ -12,9 +12,9 @@ import numpy as np
 import tritonclient.http as httpclient
 
 from .contracts import EMBED, INGEST
-from .server import REPO_ROOT, TritonServer
+from .paths import EXAMPLES
+from .serving.server import TritonServer
 
-EXAMPLES = REPO_ROOT / "examples"
 SEARCH = "How is progress reported for long documents?"
 
 QUERIES = ["How do I run Triton without a GPU?", "Which animal purrs?"]

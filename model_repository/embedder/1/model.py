@@ -1,9 +1,9 @@
 """Triton Python models `embedder` and `embedder_int8` (config parameter onnx_file): ONNX Runtime."""
 
-from triton_ingest import triton_adapter as adapter
-from triton_ingest.artifacts import ONNX_FILE, artifact
 from triton_ingest.contracts import EMBEDDER
-from triton_ingest.embedding import EmbedderSettings, OnnxEmbedder
+from triton_ingest.models.artifacts import ONNX_FILE, artifact
+from triton_ingest.models.embedding import EmbedderSettings, OnnxEmbedder
+from triton_ingest.serving import triton_adapter as adapter
 
 
 class TritonPythonModel:

@@ -1,9 +1,9 @@
-"""Triton Python model `ingest`: thin shell over triton_ingest.ingest (BLS to `embed`)."""
+"""Triton Python model `ingest`: thin shell over triton_ingest.pipeline.ingest (BLS to `embed`)."""
 
-from triton_ingest import triton_adapter as adapter
 from triton_ingest.contracts import INGEST
-from triton_ingest.ingest import ingest_request
-from triton_ingest.ingest_model import IngestModel
+from triton_ingest.pipeline.ingest import ingest_request
+from triton_ingest.serving import triton_adapter as adapter
+from triton_ingest.serving.ingest_model import IngestModel
 
 
 class TritonPythonModel(IngestModel):

@@ -1,9 +1,9 @@
 """Triton Python model `ingest_stream` (decoupled): `ingest`, one response per embedded batch."""
 
-from triton_ingest import triton_adapter as adapter
 from triton_ingest.contracts import INGEST_STREAM
-from triton_ingest.ingest import ingest_request, stream_batch_outputs, stream_final_outputs
-from triton_ingest.ingest_model import IngestModel
+from triton_ingest.pipeline.ingest import ingest_request, stream_batch_outputs, stream_final_outputs
+from triton_ingest.serving import triton_adapter as adapter
+from triton_ingest.serving.ingest_model import IngestModel
 
 
 class TritonPythonModel(IngestModel):

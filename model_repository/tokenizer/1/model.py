@@ -1,9 +1,9 @@
-"""Triton Python model `tokenizer`: thin shell over triton_ingest.tokenization."""
+"""Triton Python model `tokenizer`: thin shell over triton_ingest.models.tokenization."""
 
-from triton_ingest import triton_adapter as adapter
-from triton_ingest.artifacts import TOKENIZER_FILE, artifact
 from triton_ingest.contracts import TOKENIZER
-from triton_ingest.tokenization import TextTokenizer, parse_buckets, tokenize_requests
+from triton_ingest.models.artifacts import TOKENIZER_FILE, artifact
+from triton_ingest.models.tokenization import TextTokenizer, parse_buckets, tokenize_requests
+from triton_ingest.serving import triton_adapter as adapter
 
 
 class TritonPythonModel:

@@ -1,0 +1,9 @@
+"""What stands in front of Triton: HTTP front doors that talk to a running server.
+
+``nvcf_local`` (``nvcf-local``: NVCF's invocation API in front of a local Triton) and
+``nvcf_deploy`` (the ``ngc``/curl commands for ``deploy/nvcf``).
+
+May import the shared top-level modules, ``models`` and ``pipeline`` (to count tokens or read
+progress files, say), and the client package; never ``serving``: the gateway reaches Triton
+only over the network, as any client does.
+"""

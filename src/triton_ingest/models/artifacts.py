@@ -1,0 +1,51 @@
+"""Where built artefacts (ONNX model, tokenizer.json) live at serving time, and their manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+ENV_VAR = "TRITON_INGEST_ARTIFACTS"
+ONNX_FILE = "model.onnx"
+INT8_ONNX_FILE = "model_int8.onnx"  # dynamic int8: per-channel, MatMul weights only
+TOKENIZER_FILE = "tokenizer.json"
+MANIFEST_FILE = "manifest.json"
+
+
+def artifact_dir() -> Path:
+    """``$TRITON_INGEST_ARTIFACTS``, else ``./build/artifacts`` (what ``make model`` writes)."""
+    return Path(os.environ.get(ENV_VAR, "build/artifacts")).resolve()
+
+
+def artifact(name: str) -> Path:
+    """Path of one artefact file inside :func:`artifact_dir`."""
+    return artifact_dir() / name
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_entry(path: Path) -> dict:
+    """``{"sha256", "bytes"}`` of one artefact file, as ``make model`` records it in the manifest."""
+    return {"sha256": file_sha256(path), "bytes": Path(path).stat().st_size}
+
+
+def recorded_sha256(path: Path) -> str:
+    """SHA-256 of an artefact: read from the ``manifest.json`` beside it (no need to read 90 MB at
+    every container start), or computed when there is no manifest, it has no entry for the file,
+    or the entry's size differs from the file's (the file was replaced since)."""
+    path = Path(path)
+    try:
+        entry = json.loads((path.parent / MANIFEST_FILE).read_text())["files"][path.name]
+        if entry["bytes"] == path.stat().st_size:
+            return entry["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return file_sha256(path)

@@ -1,0 +1,238 @@
+"""The ingest pipeline: document bytes -> pages -> token chunks -> embeddings, with NVCF progress.
+
+Embedding goes through an injected async ``embed(texts)`` (BLS to the
+``embed`` ensemble inside Triton), ``embed_batch`` chunks per call and up to
+``max_in_flight`` calls outstanding, so Triton's dynamic batcher stays full
+while extraction and chunking continue. Nothing is ever one giant tensor.
+``ingest`` keeps every batch for its single response; ``ingest_stream``
+hands each batch to ``on_batch`` as soon as it is embedded and keeps none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable, Mapping
+
+import numpy as np
+
+from ..contracts import EMBEDDING_DIM
+from ..errors import CancelledError, InvalidInputError, TritonIngestError, UnavailableError
+from .chunking import Chunk, TokenChunker
+from .documents import Document, open_document
+from .metrics import IngestMetrics
+from .options import IngestOptions
+from .progress import ASSET_DIR_HEADER, ProgressReporter, nvcf_headers
+
+EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
+BatchFn = Callable[[list[Chunk], np.ndarray, dict], Awaitable[None]]
+
+
+def with_retries(embed: EmbedFn, attempts: int = 6, base: float = 0.1) -> EmbedFn:
+    """``embed`` retried with backoff (0.1 s doubling, about 3 s in all) while Triton reports a
+    transient error, such as a full embed queue under overload; then the UnavailableError stands."""
+
+    async def retrying(texts: list[str]) -> np.ndarray:
+        for attempt in range(attempts):
+            try:
+                return await embed(texts)
+            except UnavailableError:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(base * 2**attempt)
+        raise AssertionError("unreachable")
+
+    return retrying
+
+
+def outputs(chunks: list[Chunk], embeddings: np.ndarray, summary: dict) -> dict[str, np.ndarray]:
+    """Output tensors of ``ingest`` / one ``ingest_stream`` response (contract ``contracts.INGEST``)."""
+    return {
+        "CHUNKS": np.array([c.to_json().encode() for c in chunks], dtype=object),
+        "EMBEDDINGS": np.asarray(embeddings, dtype=np.float32).reshape(-1, EMBEDDING_DIM),
+        "SUMMARY": np.array([json.dumps(summary).encode()], dtype=object),
+    }
+
+
+def stream_batch_outputs(chunks: list[Chunk], embeddings: np.ndarray, progress: dict) -> dict[str, np.ndarray]:
+    """One ``ingest_stream`` response for an embedded batch; SUMMARY carries the progress."""
+    return outputs(chunks, embeddings, {"final": False, **progress})
+
+
+def stream_final_outputs(result: "IngestResult") -> dict[str, np.ndarray]:
+    """The last ``ingest_stream`` response: no chunks, the full SUMMARY with ``"final": true``."""
+    return outputs([], result.embeddings, {"final": True, **result.summary})
+
+
+@dataclass
+class IngestResult:
+    chunks: list[Chunk]
+    embeddings: np.ndarray
+    summary: dict
+
+    def outputs(self) -> dict[str, np.ndarray]:
+        return outputs(self.chunks, self.embeddings, self.summary)
+
+
+@dataclass
+class _Run:
+    """Mutable state of one document's ingestion."""
+
+    document: Document
+    options: IngestOptions
+    reporter: ProgressReporter
+    on_batch: BatchFn | None
+    keep: bool
+    chunks: list[Chunk] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    count: int = 0
+    pending: deque = field(default_factory=deque)
+    timings: dict = field(default_factory=lambda: {"extract_chunk_ms": 0.0, "embed_wait_ms": 0.0})
+
+    async def collect_oldest(self) -> None:
+        t = time.perf_counter()
+        future, batch = self.pending.popleft()
+        vectors = await future
+        self.timings["embed_wait_ms"] += (time.perf_counter() - t) * 1000
+        self.count += len(batch)
+        if self.keep:
+            self.chunks.extend(batch)
+            self.vectors.append(vectors)
+        if self.reporter.active:
+            self.reporter.write_results(_result_lines(batch, vectors))
+        pages_done = batch[-1].pages[-1]
+        progress = {"pages_done": pages_done, "pages_total": self.document.page_count, "chunks_done": self.count}
+        self.reporter.update(100 * pages_done / self.document.page_count, {
+            **progress,
+            "recent_chunks": [{"chunk_index": c.chunk_index, "pages": c.pages, "text": c.text[:200]} for c in batch],
+        })
+        if self.on_batch is not None:
+            await self.on_batch(batch, vectors, progress)
+
+    def check_deadline(self, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise InvalidInputError(
+                f"DOCUMENT was not done after {self.options.time_limit_s} s (time_limit_s); "
+                "split it or raise the limit", "time_limit")
+
+    async def pump(self, chunk_iter, embed: EmbedFn, cancelled: Callable[[], bool], deadline: float) -> None:
+        """Keep up to ``max_in_flight`` embed calls outstanding until the chunks run out."""
+        while True:
+            self.check_deadline(deadline)
+            t = time.perf_counter()
+            batch = [c for _, c in zip(range(self.options.embed_batch), chunk_iter)]
+            self.timings["extract_chunk_ms"] += (time.perf_counter() - t) * 1000
+            if not batch:
+                break
+            if cancelled():
+                raise CancelledError("the request was cancelled")
+            self.pending.append((asyncio.ensure_future(embed([c.text for c in batch])), batch))
+            await asyncio.sleep(0)  # let the BLS request go out before more extraction
+            if len(self.pending) >= self.options.max_in_flight:
+                await self.collect_oldest()
+        while self.pending:
+            self.check_deadline(deadline)
+            await self.collect_oldest()
+
+
+class IngestPipeline:
+    def __init__(self, tokenizer_json: str | Path):
+        self.chunker = TokenChunker(str(tokenizer_json))
+
+    async def run(self, data: bytes, filename: str, options: IngestOptions, embed: EmbedFn,
+                  reporter: ProgressReporter, cancelled: Callable[[], bool] = lambda: False,
+                  on_batch: BatchFn | None = None, keep: bool = True) -> IngestResult:
+        """Ingest one document; with ``keep=False`` the result holds the summary only."""
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + options.time_limit_s
+        if len(data) > options.max_bytes:
+            raise InvalidInputError(
+                f"DOCUMENT is {len(data)} bytes; the limit (max_bytes) is {options.max_bytes}", "too_large")
+        document = open_document(data, filename, options.max_pages, options.max_unzipped_bytes)
+        chunker = self.chunker.with_sizes(options.chunk_size, options.chunk_overlap)
+        run = _Run(document, options, reporter, on_batch, keep)
+        run.timings["open_ms"] = (time.perf_counter() - t0) * 1000
+        try:
+            await run.pump(chunker.chunks(document.pages, options.text_depth, filename), with_retries(embed), cancelled,
+                           deadline)
+        finally:  # on failure, let outstanding BLS calls finish before the request ends
+            await asyncio.gather(*(f for f, _ in run.pending), return_exceptions=True)
+        summary = _summary(run, filename, time.perf_counter() - t0)
+        embeddings = np.vstack(run.vectors) if run.vectors else np.zeros((0, EMBEDDING_DIM), np.float32)
+        reporter.finish(summary)
+        return IngestResult(run.chunks, embeddings, summary)
+
+
+def _summary(run: _Run, filename: str, seconds: float) -> dict:
+    warnings = list(run.document.warnings)
+    if not run.count:
+        warnings.append("no text was extracted (a scanned or empty document?)")
+    return {
+        "source": filename, "kind": run.document.kind, "encoding": run.document.encoding,
+        "pages": run.document.page_count, "chunks": run.count,
+        "options": run.options.as_dict(), "warnings": warnings,
+        "timings_ms": {**{k: round(v, 1) for k, v in run.timings.items()}, "total_ms": round(seconds * 1000, 1)},
+    }
+
+
+def _result_lines(batch: list[Chunk], vectors: np.ndarray) -> list[str]:
+    lines = []
+    for chunk, vector in zip(batch, vectors):
+        record = {**asdict(chunk), "embedding": [round(float(x), 7) for x in vector]}
+        lines.append(json.dumps(record, ensure_ascii=False))
+    return lines
+
+
+def _first(value: np.ndarray | None, name: str) -> bytes | None:
+    if value is None:
+        return None
+    flat = np.asarray(value, dtype=object).reshape(-1)
+    if flat.size != 1:
+        raise InvalidInputError(f"{name} must hold exactly one element, got {flat.size}")
+    item = flat[0]
+    return item if isinstance(item, bytes) else str(item).encode()
+
+
+def read_asset(headers: Mapping[str, str], asset: str) -> bytes:
+    """The document NVCF stored in ``NVCF-ASSET-DIR`` under the name ``asset`` (inputs over 5 MB)."""
+    asset_dir = headers.get(ASSET_DIR_HEADER)
+    if not asset_dir:
+        raise InvalidInputError("OPTIONS.asset was given but the request has no NVCF-ASSET-DIR header")
+    if Path(asset).name != asset or asset in ("", ".", ".."):
+        raise InvalidInputError(f"OPTIONS.asset must be a plain asset name, got {asset!r}")
+    path = Path(asset_dir) / asset
+    if not path.is_file():
+        raise InvalidInputError(f"asset {asset!r} is not in NVCF-ASSET-DIR")
+    return path.read_bytes()
+
+
+async def ingest_request(pipeline: IngestPipeline, inputs: Mapping[str, np.ndarray | None],
+                         parameters: Mapping[str, object], embed: EmbedFn,
+                         cancelled: Callable[[], bool] = lambda: False,
+                         on_batch: BatchFn | None = None, metrics: IngestMetrics | None = None) -> IngestResult:
+    """One ``ingest`` (or, with ``on_batch``, ``ingest_stream``) request from tensors and parameters."""
+    headers = nvcf_headers(parameters)
+    reporter = ProgressReporter(headers)
+    try:
+        document = _first(inputs.get("DOCUMENT"), "DOCUMENT")
+        filename = (_first(inputs.get("FILENAME"), "FILENAME") or b"").decode("utf-8", errors="replace")
+        options = IngestOptions.parse(_first(inputs.get("OPTIONS"), "OPTIONS"))
+        if options.asset:
+            document = read_asset(headers, options.asset)
+            filename = filename or options.asset
+        if document is None:
+            raise InvalidInputError("DOCUMENT is required")
+        result = await pipeline.run(document, filename, options, embed, reporter, cancelled,
+                                    on_batch=on_batch, keep=on_batch is None)
+    except BaseException as exc:
+        reporter.fail(str(exc) if isinstance(exc, TritonIngestError) else "internal error")
+        if metrics is not None:
+            metrics.failure(exc)
+        raise
+    if metrics is not None:
+        metrics.success(result.summary)
+    return result

@@ -1,0 +1,90 @@
+"""``OPTIONS`` of the ``ingest`` model: a JSON object; unknown keys are errors.
+
+| key             | default   | meaning                                                    |
+|-----------------|-----------|------------------------------------------------------------|
+| chunk_size      | 254       | content tokens per chunk, 1..254 ([CLS]+[SEP] make 256)     |
+| chunk_overlap   | 32        | tokens shared by consecutive chunks, 0..chunk_size-1        |
+| text_depth      | "page"    | "page": chunks never cross pages; "document": they may     |
+| max_pages       | 5000      | documents with more pages are rejected                     |
+| max_bytes       | 104857600 | documents larger than this are rejected (100 MiB)          |
+| max_unzipped_bytes | 268435456 | DOCX parts may expand to this much in all (256 MiB); a  |
+|                 |           | larger total (a decompression bomb) is rejected            |
+| time_limit_s    | 600       | a document still not done after this many seconds fails    |
+|                 |           | with INVALID_ARG (checked between chunk batches)           |
+| embed_batch     | 16        | chunks per BLS call to ``embed``                           |
+| max_in_flight   | 8         | BLS calls in flight at once per document                   |
+| asset           | ""        | read the document from NVCF-ASSET-DIR/<asset> (NVCF inputs |
+|                 |           | over 5 MB) instead of DOCUMENT                             |
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+from ..contracts import MAX_SEQ_LENGTH
+from ..errors import InvalidInputError
+
+MAX_CHUNK_TOKENS = MAX_SEQ_LENGTH - 2
+
+
+class OptionsError(InvalidInputError):
+    """``OPTIONS`` is malformed."""
+
+    reason = "bad_options"
+
+LIMITS = {
+    "chunk_size": (1, MAX_CHUNK_TOKENS),
+    "chunk_overlap": (0, MAX_CHUNK_TOKENS - 1),
+    "max_pages": (1, 100_000),
+    "max_bytes": (1, 1 << 30),
+    "max_unzipped_bytes": (1, 4 << 30),
+    "time_limit_s": (1, 86_400),
+    "embed_batch": (1, 64),
+    "max_in_flight": (1, 64),
+}
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    chunk_size: int = MAX_CHUNK_TOKENS
+    chunk_overlap: int = 32
+    text_depth: str = "page"
+    max_pages: int = 5000
+    max_bytes: int = 100 * 1024 * 1024
+    max_unzipped_bytes: int = 256 * 1024 * 1024
+    time_limit_s: int = 600
+    embed_batch: int = 16
+    max_in_flight: int = 8
+    asset: str = ""
+
+    @classmethod
+    def parse(cls, raw: bytes | str | None) -> "IngestOptions":
+        """Parse and validate ``OPTIONS``; every problem is an InvalidInputError naming the key."""
+        if raw is None or (isinstance(raw, (bytes, str)) and not raw.strip()):
+            return cls()
+        try:
+            given = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise OptionsError(f"OPTIONS is not valid JSON ({exc})") from None
+        if not isinstance(given, dict):
+            raise OptionsError("OPTIONS must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise OptionsError(f"OPTIONS has unknown key(s) {unknown}; known keys are {sorted(known)}")
+        for key, (low, high) in LIMITS.items():
+            value = given.get(key, getattr(cls, key))
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise OptionsError(f"OPTIONS.{key} must be an integer in [{low}, {high}], got {value!r}")
+        options = cls(**given)
+        if not isinstance(options.asset, str):
+            raise OptionsError(f"OPTIONS.asset must be a string, got {options.asset!r}")
+        if options.text_depth not in ("page", "document"):
+            raise OptionsError(f'OPTIONS.text_depth must be "page" or "document", got {options.text_depth!r}')
+        if options.chunk_overlap >= options.chunk_size:
+            raise OptionsError("OPTIONS.chunk_overlap must be smaller than OPTIONS.chunk_size")
+        return options
+
+    def as_dict(self) -> dict:
+        return asdict(self)

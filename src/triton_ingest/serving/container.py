@@ -1,0 +1,99 @@
+"""``triton-ingest-server prepare``: the container's entrypoint, run before ``tritonserver``.
+
+1. Artefacts: a model mounted by NVCF at ``/config/models/<name>`` (holding
+   ``model.onnx``, ``model_int8.onnx`` and ``tokenizer.json``) wins over the copy baked into the image.
+2. Target: ``gpu`` when ``nvidia-smi`` shows a GPU, else ``cpu`` (or forced).
+3. ``gpu``: the TensorRT engine for *this* GPU is taken from the cache, or built
+   and parity-checked once (engines are GPU-specific). The cache lives in a
+   writable directory, never in the read-only ``/config``.
+4. The repository for the target is rendered into a writable directory, and the
+   command after ``--`` (the image's ``CMD``, i.e. ``tritonserver …``) runs: with
+   ``--supervise`` (the image's default) as a child under the stub watchdog with a
+   drain on SIGTERM (see :mod:`triton_ingest.serving.supervisor`), otherwise it replaces
+   this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..models.artifacts import ENV_VAR, INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact_dir
+from ..models.engine import EngineError, detect_gpu, ensure_engine
+from ..paths import DEFAULT_MODEL_REPOSITORY
+from .repository import TARGETS, bls_callers, render
+
+DEFAULTS = {
+    "models_dir": "/config/models",
+    "model_name": "all-minilm-l6-v2",
+    "repository": "/var/run/triton-ingest/model_repository",
+    "cache_dir": "/var/cache/triton-ingest/engines",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    parser.add_argument("--target", choices=("auto", *TARGETS), default=env("TRITON_INGEST_TARGET", "auto"))
+    parser.add_argument("--models-dir", type=Path, default=env("TRITON_INGEST_MODELS_DIR", DEFAULTS["models_dir"]),
+                        help="where NVCF mounts models (read-only)")
+    parser.add_argument("--model-name", default=env("TRITON_INGEST_MODEL_NAME", DEFAULTS["model_name"]))
+    parser.add_argument("--source", type=Path, default=DEFAULT_MODEL_REPOSITORY,
+                        help="the cpu model repository every target is rendered from")
+    parser.add_argument("--repository", type=Path,
+                        default=env("TRITON_INGEST_REPOSITORY", DEFAULTS["repository"]),
+                        help="writable directory the rendered model repository is written to")
+    parser.add_argument("--cache-dir", type=Path, default=env("TRITON_INGEST_ENGINE_CACHE", DEFAULTS["cache_dir"]),
+                        help="writable directory for TensorRT engines and the timing cache")
+    parser.add_argument("--supervise", action="store_true",
+                        help="run the command under the stub watchdog, draining BLS models on SIGTERM")
+    parser.add_argument("server_command", nargs=argparse.REMAINDER, help="-- then the server command to exec")
+
+
+def mounted_artifacts(models_dir: Path, model_name: str) -> Path | None:
+    """``models_dir/model_name`` when it holds a complete model (what ``make model`` writes:
+    fp32 and int8 ONNX, tokenizer), else ``None``: a partial mount must not break a model."""
+    candidate = Path(models_dir) / model_name
+    if all((candidate / name).is_file() for name in (ONNX_FILE, INT8_ONNX_FILE, TOKENIZER_FILE)):
+        return candidate
+    return None
+
+
+def resolve_target(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    return "gpu" if detect_gpu() is not None else "cpu"
+
+
+def prepare(args: argparse.Namespace) -> Path:
+    """Choose artefacts and target, build or reuse the engine, render; returns the repository."""
+    mounted = mounted_artifacts(args.models_dir, args.model_name)
+    artifacts = mounted or artifact_dir()
+    os.environ[ENV_VAR] = str(artifacts)  # the exec'd server's Python models read it
+    target = resolve_target(args.target)
+    engine = None
+    if target == "gpu":
+        engine = ensure_engine(artifacts / ONNX_FILE, artifacts / TOKENIZER_FILE, args.cache_dir)
+    repository = render(target, args.repository, engine=engine, source=args.source)
+    print(f"triton-ingest prepare: target {target}, artefacts {artifacts}"
+          f"{' (mounted)' if mounted else ''}, repository {repository}"
+          f"{f', engine {engine}' if engine else ''}", flush=True)
+    return repository
+
+
+def run(args: argparse.Namespace) -> int:
+    command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
+    try:
+        repository = prepare(args)
+    except (EngineError, ValueError, OSError) as exc:
+        print(f"triton-ingest prepare: {exc}", file=sys.stderr)
+        return 1
+    if not command:
+        return 0
+    sys.stdout.flush()
+    if args.supervise:
+        from .supervisor import supervise
+
+        return supervise(command, bls_callers(repository))
+    os.execvp(command[0], command)  # tritonserver becomes PID of this process: signals go straight to it

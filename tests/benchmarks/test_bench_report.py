@@ -1,0 +1,42 @@
+"""The benchmark: report ratios from a recorded result, and a smoke run of the script."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from triton_ingest.paths import REPO_ROOT as ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from report import targets  # noqa: E402
+
+
+@pytest.fixture
+def recorded() -> dict:
+    return json.loads((ROOT / "docs" / "bench" / "embed.json").read_text())
+
+
+def test_targets_are_ratios_of_the_rows_they_name(recorded):
+    rows = recorded["rows"]
+    ratios = {what.split(" (")[0]: measured for what, measured, _ in targets(recorded)}
+    best_fp32 = max(r["texts_per_s"] for r in rows if r.get("model") == "embed" and r.get("per_request") == 16)
+    st = next(r["texts_per_s"] for r in rows if r["kind"] == "reference")
+    assert ratios["served fp32 best / sentence-transformers"] == pytest.approx(best_fp32 / st)
+    assert ratios["int8 mean cosine vs fp32"] == recorded["int8_accuracy"]["mean_cosine"]
+    assert len(targets(recorded)) == 6
+
+
+@pytest.mark.integration
+def test_bench_script_runs_end_to_end(tmp_path):
+    """A smoke run of `make bench`'s embed benchmark (timings are printed, never asserted)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "embed_throughput.py"), "--smoke",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads((tmp_path / "embed.json").read_text())
+    assert {r["kind"] for r in results["rows"]} == {"reference", "in-process", "served"}
+    assert (tmp_path / "throughput.png").stat().st_size > 0 and (tmp_path / "latency.png").stat().st_size > 0
+    assert "target" in done.stdout

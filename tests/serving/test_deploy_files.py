@@ -1,0 +1,104 @@
+"""Deployment files checked offline: Dockerfile (hadolint) and Kubernetes manifests (kubernetes-validate,
+strict); and Triton's gRPC port answering the health check NVCF uses."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import tomllib
+import yaml
+
+from triton_ingest.gateway.nvcf_deploy import RESERVED_PORTS as NVCF_RESERVED_PORTS
+from triton_ingest.models.engine import TENSORRT_VERSION, TRITON_IMAGE
+from triton_ingest.paths import DEPLOY, REPO_ROOT
+from triton_ingest.serving.server import NVCF_HEADER_PATTERN
+
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+K8S = sorted((DEPLOY / "k8s").glob("*.yaml"))
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    return [tuple(line.split(None, 1)) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_dockerfile_lints_clean():
+    done = subprocess.run([str(Path(sys.executable).parent / "hadolint"), str(DOCKERFILE)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dockerfile_builds_on_the_pinned_triton_image_with_matching_tensorrt():
+    instructions = dockerfile_instructions()
+    assert ("ARG", f"TRITON_IMAGE={TRITON_IMAGE}") in instructions
+    assert re.fullmatch(r"nvcr\.io/nvidia/tritonserver:\d\d\.\d\d-py3", TRITON_IMAGE)
+    froms = [arg for op, arg in instructions if op == "FROM"]
+    assert froms[-1] == "${TRITON_IMAGE}" and " AS builder" in froms[0]  # torch stays in the builder
+    gpu_extra = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
+    assert f"tensorrt-cu12=={TENSORRT_VERSION}" in gpu_extra
+
+
+def test_dockerfile_runs_as_non_root_and_serves_triton_on_allowed_ports():
+    instructions = dockerfile_instructions()
+    users = [arg for op, arg in instructions if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    exposed = {int(p) for op, arg in instructions if op == "EXPOSE" for p in arg.split()}
+    assert exposed == {8000, 8001, 8002} and not exposed & NVCF_RESERVED_PORTS
+    cmd = json.loads(next(arg for op, arg in instructions if op == "CMD"))
+    assert cmd[0] == "tritonserver"
+    for flag in ("--http-port=8000", "--grpc-port=8001", "--strict-readiness=1",
+                 f"--http-header-forward-pattern={NVCF_HEADER_PATTERN}"):
+        assert flag in cmd
+    assert not any(str(port) in arg for arg in cmd for port in NVCF_RESERVED_PORTS)
+    entrypoint = json.loads(next(arg for op, arg in instructions if op == "ENTRYPOINT"))
+    assert entrypoint[1:4] == ["triton-ingest-server", "prepare", "--supervise"] and entrypoint[-1] == "--"
+
+
+@pytest.mark.parametrize("path", K8S, ids=lambda p: p.name)
+def test_kubernetes_manifest_validates_strictly(path):
+    for document in yaml.safe_load_all(path.read_text()):
+        kubernetes_validate.validate(document, kubernetes_validate.latest_version(), strict=True)
+
+
+def k8s(kind: str) -> dict:
+    documents = [d for p in K8S for d in yaml.safe_load_all(p.read_text())]
+    return next(d for d in documents if d["kind"] == kind)
+
+
+def test_deployment_has_gpu_probes_and_memory_backed_shm():
+    pod = k8s("Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    shm = next(v for v in pod["volumes"] if v["name"] == "dshm")
+    assert shm["emptyDir"]["medium"] == "Memory"
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert not {p["containerPort"] for p in container["ports"]} & NVCF_RESERVED_PORTS
+
+
+def test_hpa_scales_on_the_metric_the_adapter_rule_exposes():
+    hpa = k8s("HorizontalPodAutoscaler")["spec"]
+    assert hpa["scaleTargetRef"]["name"] == k8s("Deployment")["metadata"]["name"]
+    metric = hpa["metrics"][0]["pods"]["metric"]["name"]
+    rules = yaml.safe_load(k8s("ConfigMap")["data"]["config.yaml"])["rules"]
+    assert [r["name"]["as"] for r in rules] == [metric] == ["nv_inference_pending_request_count"]
+    assert metric in rules[0]["seriesQuery"]
+
+
+@pytest.mark.integration
+def test_grpc_port_serves_the_standard_health_check_nvcf_uses(server):
+    """NVCF health-checks gRPC functions on the inference port with grpc.health.v1."""
+    import grpc
+
+    with grpc.insecure_channel(server.grpc_url) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                    request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        assert check(b"", timeout=10) == b"\x08\x01"  # HealthCheckResponse{status: SERVING}

@@ -1,0 +1,114 @@
+"""The launcher: environment set-up, fail-fast on broken models, clean signal handling, demo."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import pytest
+
+from triton_ingest.paths import DEFAULT_MODEL_REPOSITORY
+from triton_ingest.serving.server import (
+    NVCF_HEADER_PATTERN,
+    ServerStartError,
+    TritonServer,
+    free_port,
+    prepare_backend_dir,
+    server_env,
+)
+
+CLI = str(Path(sys.executable).parent / "triton-ingest-server")
+
+
+def test_server_env_puts_this_interpreters_libpython_first():
+    env = server_env({"LD_LIBRARY_PATH": "/elsewhere", "PATH": "/usr/bin"})
+    libs = env["LD_LIBRARY_PATH"].split(":")
+    assert libs[0] == sysconfig.get_config_var("LIBDIR")
+    assert any(p.endswith("nvidia_pytriton.libs") for p in libs) and libs[-1] == "/elsewhere"
+    assert env["PATH"].startswith(str(Path(sys.executable).parent))
+
+
+def test_backend_dir_has_backend_and_stub_for_this_python(tmp_path):
+    backend = prepare_backend_dir(tmp_path) / "python"
+    assert {p.name for p in backend.iterdir()} >= {
+        "libtriton_python.so",
+        "triton_python_backend_utils.py",
+        "triton_python_backend_stub",
+    }
+
+
+def test_command_forwards_nvcf_headers_and_binds_localhost(tmp_path):
+    command = TritonServer(work_dir=tmp_path).command()
+    assert f"--http-header-forward-pattern={NVCF_HEADER_PATTERN}" in command
+    assert "--http-address=127.0.0.1" in command and "--grpc-address=127.0.0.1" in command
+
+
+def broken_repository(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    shutil.copytree(DEFAULT_MODEL_REPOSITORY, repo)
+    model = repo / "embedder" / "1" / "model.py"
+    source = model.read_text()
+    assert "    def initialize(self, args):\n" in source
+    model.write_text(source.replace("    def initialize(self, args):\n",
+                                    "    def initialize(self, args):\n        raise RuntimeError('deliberately broken for a test')\n", 1))
+    return repo
+
+
+@pytest.mark.integration
+def test_a_model_that_fails_to_load_fails_fast_with_its_error(tmp_path):
+    server = TritonServer.on_free_ports(model_repository=broken_repository(tmp_path), work_dir=tmp_path)
+    started = time.monotonic()
+    with pytest.raises(ServerStartError) as caught:
+        server.start(timeout=120)
+    assert time.monotonic() - started < 60
+    assert "deliberately broken for a test" in str(caught.value)
+    assert "embedder" in str(caught.value)
+    assert server.process.poll() is not None
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 120) -> str:
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    process.kill()
+    raise AssertionError(f"{needle!r} never printed:\n{''.join(seen)}")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_cleanly_on_signal(signum):
+    ports = [str(free_port()) for _ in range(3)]
+    process = start_cli("serve", "--http-port", ports[0], "--grpc-port", ports[1], "--metrics-port", ports[2])
+    wait_for_line(process, "triton-ingest: ready")
+    process.send_signal(signum)
+    assert process.wait(timeout=60) == 0
+    assert "draining and stopping" in process.stdout.read()
+    for port in ports[:2]:  # tritonserver exited: nothing listens on its ports any more
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
+
+
+@pytest.mark.integration
+def test_serve_exits_nonzero_with_the_model_error(tmp_path):
+    process = start_cli("serve", "--model-repository", str(broken_repository(tmp_path)),
+                        "--http-port", str(free_port()), "--grpc-port", str(free_port()),
+                        "--metrics-port", str(free_port()))
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "failed to start" in output and "deliberately broken for a test" in output

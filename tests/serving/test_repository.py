@@ -1,0 +1,132 @@
+"""The model repository rendered per target: both parse, keep the contracts, and the gpu
+tokenizer's bucket padding gives the same embeddings through a real tritonserver."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+
+from support.clients import PROTOCOLS, embed_with, text_input
+from support.configs import contract_of, spec_of
+from triton_ingest.contracts import EMBED, EMBEDDER, MODELS
+from triton_ingest.models.engine import EngineSpec
+from triton_ingest.models.tokenization import parse_buckets
+from triton_ingest.paths import DEFAULT_MODEL_REPOSITORY
+from triton_ingest.serving.repository import (
+    BLS_CALLS,
+    ENGINE_FILE,
+    TARGETS,
+    GpuSettings,
+    bls_callers,
+    embedder_contract,
+    load_config,
+    render,
+)
+from triton_ingest.serving.server import TritonServer
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("targets")
+    engine = root / "fake.plan"
+    engine.write_bytes(b"engine bytes")
+    return {target: render(target, root / target, engine=engine if target == "gpu" else None) for target in TARGETS}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_model_is_rendered_and_keeps_its_contract(rendered, target):
+    names = {p.parent.name for p in rendered[target].glob("*/config.pbtxt")}
+    assert names == set(MODELS)
+    for name, spec in MODELS.items():
+        expected = embedder_contract(target) if name == EMBEDDER.name else spec
+        config = load_config(rendered[target] / name / "config.pbtxt")
+        assert spec_of(config) == contract_of(expected), (target, name)
+
+
+def test_cpu_target_is_the_source_repository(rendered):
+    for config in DEFAULT_MODEL_REPOSITORY.glob("*/config.pbtxt"):
+        assert (rendered["cpu"] / config.parent.name / "config.pbtxt").read_text() == config.read_text()
+
+
+def test_gpu_target_changes_only_embedder_and_tokenizer(rendered):
+    for name in set(MODELS) - {"embedder", "tokenizer"}:
+        cpu = load_config(rendered["cpu"] / name / "config.pbtxt")
+        gpu = load_config(rendered["gpu"] / name / "config.pbtxt")
+        assert cpu == gpu, name
+    # embedder_int8 keeps a real model.py after embedder's is removed (it was a symlink)
+    assert (rendered["gpu"] / "embedder_int8" / "1" / "model.py").is_file()
+
+
+def test_gpu_embedder_is_a_dynamically_batched_tensorrt_plan(rendered):
+    config = load_config(rendered["gpu"] / "embedder" / "config.pbtxt")
+    assert config.platform == "tensorrt_plan" and not config.backend and not config.parameters
+    cpu = load_config(rendered["cpu"] / "embedder" / "config.pbtxt")
+    assert config.dynamic_batching.default_queue_policy == cpu.dynamic_batching.default_queue_policy
+    assert config.dynamic_batching.default_queue_policy.max_queue_size > 0  # bounded on GPU too
+    assert [g.kind for g in config.instance_group] == [config.instance_group[0].KIND_GPU]
+    assert config.max_batch_size == EngineSpec().max_batch  # the engine profile covers every batch
+    files = {p.name for p in (rendered["gpu"] / "embedder" / "1").iterdir()}
+    assert files == {ENGINE_FILE}
+    assert (rendered["gpu"] / "embedder" / "1" / ENGINE_FILE).read_bytes() == b"engine bytes"
+
+
+def test_gpu_tokenizer_pads_to_buckets_the_engine_profile_covers(rendered):
+    config = load_config(rendered["gpu"] / "tokenizer" / "config.pbtxt")
+    buckets = parse_buckets(config.parameters["pad_buckets"].string_value)
+    assert buckets == GpuSettings().pad_buckets
+    assert buckets[-1] == EngineSpec().max_seq
+
+
+def test_unknown_target_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown target 'tpu'"):
+        render("tpu", tmp_path / "x")
+
+
+@pytest.mark.parametrize("inside", [".", "embedder", ".."])
+def test_rendering_over_the_source_repository_is_refused(inside):
+    with pytest.raises(ValueError, match="overlaps the source repository"):
+        render("cpu", DEFAULT_MODEL_REPOSITORY / inside)
+    assert (DEFAULT_MODEL_REPOSITORY / "embedder" / "config.pbtxt").is_file()
+
+
+@pytest.mark.integration
+def test_gpu_tokenizer_buckets_change_no_embedding(rendered, tmp_path):
+    """The gpu repository with the CPU embedder swapped back in (no TensorRT here): bucket
+    padding must leave every embedding as the cpu target computes it, on both protocols."""
+    repository = tmp_path / "gpu-on-cpu"
+    shutil.copytree(rendered["gpu"], repository)
+    shutil.rmtree(repository / "embedder")
+    shutil.copytree(rendered["cpu"] / "embedder", repository / "embedder")
+    texts = ["short", "a somewhat longer sentence about Triton and TensorRT engines", "x " * 300, ""]
+    results, widths = {}, {}
+    for name, repo in (("cpu", rendered["cpu"]), ("gpu", repository)):
+        with TritonServer.on_free_ports(model_repository=repo, work_dir=tmp_path / name) as server:
+            for protocol in PROTOCOLS:
+                module = httpclient if protocol == "http" else grpcclient
+                client = module.InferenceServerClient(server.http_url if protocol == "http" else server.grpc_url)
+                results[name, protocol] = embed_with(client, protocol, texts)
+                widths[name, protocol] = [client.infer("tokenizer", [text_input(protocol, [t])])
+                                          .as_numpy("INPUT_IDS").shape[1] for t in texts]
+                client.close()
+    for protocol in PROTOCOLS:  # the served gpu tokenizer really pads to buckets; cpu does not
+        assert widths["gpu", protocol] == [16, 16, 256, 16]
+        assert widths["cpu", protocol][0] < 16
+    for protocol in PROTOCOLS:
+        np.testing.assert_allclose(results["gpu", protocol], results["cpu", protocol], atol=2e-5)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_models_drained_before_sigterm_are_read_from_the_configs(rendered, target):
+    assert bls_callers(rendered[target]) == ("ingest", "ingest_stream")
+    for name in bls_callers(rendered[target]):  # each names models that exist: what ingest_model calls
+        calls = load_config(rendered[target] / name / "config.pbtxt").parameters[BLS_CALLS].string_value
+        assert calls.split(",") == [EMBED.name]
+
+
+def test_a_repository_without_bls_models_drains_nothing(tmp_path):
+    shutil.copytree(DEFAULT_MODEL_REPOSITORY / "embedder", tmp_path / "embedder")
+    assert bls_callers(tmp_path) == ()

@@ -1,0 +1,25 @@
+"""``triton-ingest-server demo`` (what ``make run`` runs) as a subprocess, end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = str(Path(sys.executable).parent / "triton-ingest-server")
+
+
+@pytest.mark.integration
+def test_demo_prints_similarities_and_stops_cleanly():
+    done = subprocess.run([CLI, "demo"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    top = lines[lines.index("query: Which animal purrs?") + 1]
+    assert "Cats purr" in top
+    assert "generated-manual.pdf" in done.stdout and "release-notes-fr.txt         text      cp1252" in done.stdout
+    assert "best chunk" in done.stdout
+    assert "tritonserver stopped cleanly" in done.stdout
