@@ -15,7 +15,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
-from support.clients import PROTOCOLS
+from support.clients import HTTP_TIMEOUT, PROTOCOLS
 from support.pytriton import PyTritonProcess
 from triton_ingest.models.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
 from triton_ingest.serving.server import TritonServer
@@ -47,7 +47,7 @@ def server(request):
 def clients(server):
     """One tritonclient per protocol."""
     made = {
-        "http": httpclient.InferenceServerClient(server.http_url, concurrency=16),
+        "http": httpclient.InferenceServerClient(server.http_url, concurrency=16, network_timeout=HTTP_TIMEOUT),
         "grpc": grpcclient.InferenceServerClient(server.grpc_url),
     }
     yield made

@@ -114,10 +114,11 @@ def test_progress_file_is_monotonic_and_parses_on_every_read(clients, protocol, 
 
 
 def written_files(server) -> dict[str, float]:
-    """Files (with mtimes) where the server could write by mistake: the working directory of the
-    server and of every process under it (stubs), and the top of the temporary directory."""
+    """Files (with mtimes) where the server could write by mistake: anything under the working
+    directory of the server and of every process under it (stubs), and what is at the top of the
+    temporary directory (a new entry there, such as a stray mkstemp file, has no earlier mtime)."""
     root = psutil.Process(server.process.pid)
-    found = {str(p): p.stat().st_mtime for p in Path(tempfile.gettempdir()).iterdir()}
+    found = {str(p): 0.0 for p in Path(tempfile.gettempdir()).iterdir()}
     for cwd in {Path(p.cwd()) for p in [root, *root.children(recursive=True)]}:
         for folder, dirs, files in os.walk(cwd):
             dirs[:] = [d for d in dirs if d not in (".venv", ".git", "__pycache__")]

@@ -122,7 +122,7 @@ def test_without_the_watchdog_triton_reports_ready_while_every_request_fails(tmp
 
 
 def test_sigterm_drains_in_flight_ingest_before_exit(tmp_path):
-    document, out = make_pdf(40), [tmp_path / f"request-{i}" for i in range(3)]
+    document, out = make_pdf(20), [tmp_path / f"request-{i}" for i in range(3)]
     with TritonServer.on_free_ports(work_dir=tmp_path) as server:
         def ingest(index: int) -> dict:
             client = grpcclient.InferenceServerClient(server.grpc_url)

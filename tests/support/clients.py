@@ -36,10 +36,17 @@ def text_input(protocol: str, rows: list, name: str = "TEXT", dtype: str = "BYTE
     return tensor
 
 
+HTTP_TIMEOUT = 600.0
+"""Seconds an HTTP client waits for an answer. tritonclient's default of 60 is shorter than a request
+can queue under the load tests on a busy 2-core machine (its gRPC client has no limit); latency is
+measured and reported there, never a failure."""
+
+
 def new_client(server, protocol: str):
     """A fresh client (tritonclient.http clients must not be shared across threads)."""
-    url = server.http_url if protocol == "http" else server.grpc_url
-    return client_module(protocol).InferenceServerClient(url)
+    if protocol == "http":
+        return httpclient.InferenceServerClient(server.http_url, network_timeout=HTTP_TIMEOUT)
+    return grpcclient.InferenceServerClient(server.grpc_url)
 
 
 def run_concurrently(server, protocol: str, fn, items: list, workers: int = 8) -> list:
@@ -88,6 +95,7 @@ def ingest_tensors(protocol: str, document: bytes, filename: str | None = None, 
 def ingest_with(client, protocol: str, document: bytes, filename: str | None = None,
                 options: dict | None = None, headers: dict | None = None) -> dict:
     """Run the `ingest` model; returns chunks (parsed), embeddings and summary."""
+    headers = dict(headers) if headers else None  # tritonclient.http adds its own headers to the dict it is given
     result = client.infer(INGEST.name, ingest_tensors(protocol, document, filename, options), headers=headers)
     return {
         "chunks": [json.loads(c) for c in result.as_numpy("CHUNKS")],
