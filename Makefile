@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml client/pyproject.toml constraints.txt
 
 install: $(VENV)/.installed ## Create .venv: server + client (editable), pinned export and test dependencies
 
-$(ONNX): $(VENV)/.installed src/triton_ingest/models/export.py
+$(ONNX): $(VENV)/.installed src/triton_ingest/models/export.py src/triton_ingest/models/artifacts.py
 	$(PY) -m triton_ingest.models.export --out $(ARTIFACTS)
 
 model: $(ONNX) ## Export all-MiniLM-L6-v2 to ONNX (+ tokenizer.json) under build/artifacts

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpus import chunk_texts  # noqa: E402
 from ingest_throughput import make_prose_pdf  # noqa: E402
 
-from triton_ingest.paths import REPO_ROOT  # noqa: E402
+from triton_ingest.paths import BUILD, REPO_ROOT  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
 
-PERF = REPO_ROOT / "build" / "perf-tools" / "perf_analyzer"
+PERF = BUILD / "perf-tools" / "perf_analyzer"
 def window(batch: int) -> list[str]:
     """Measurement windows long enough for several requests even at 16 texts per request."""
     interval = "2000" if batch == 1 else "6000"

@@ -20,27 +20,29 @@ from support.pytriton import PyTritonProcess
 from triton_ingest.models.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
 from triton_ingest.serving.server import TritonServer
 
-SERVER_FIXTURES = {"server", "clients", "small_server", "both", "gateway"}
-"""Fixtures that start a tritonserver, PyTriton or a gateway in front of one."""
-
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the shared ``server`` (directly or through another fixture).
+    A test module with a fixture that starts a server of its own marks itself (``pytestmark``)."""
     for item in items:
-        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if "server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session", params=["triton", "pytriton"])
-def server(request):
-    """The real server (started once per session and deployment style)."""
+def server(request, tmp_path_factory):
+    """The real server (started once per session and deployment style). Its processes get a
+    private ``TMPDIR`` (``server.tmpdir``), so tests can see everything they write there."""
+    tmpdir = tmp_path_factory.mktemp(f"{request.param}-tmpdir")
     if request.param == "triton":
-        with TritonServer.on_free_ports() as running:
-            running.kind = "triton"
-            yield running
+        running = TritonServer.on_free_ports(env={"TMPDIR": str(tmpdir)})
+        running.kind = "triton"
     else:
-        with PyTritonProcess() as running:
-            yield running
+        running = PyTritonProcess(env={"TMPDIR": str(tmpdir)})
+    running.tmpdir = tmpdir
+    with running:
+        yield running
 
 
 @pytest.fixture(scope="session")

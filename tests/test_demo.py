@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-CLI = str(Path(sys.executable).parent / "triton-ingest-server")
+from support.commands import SERVER_CLI
+
+CLI = SERVER_CLI
 
 
 @pytest.mark.integration

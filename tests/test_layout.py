@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,49 @@ def test_only_the_adapter_touches_triton_python_backend_utils():
                   *(REPO_ROOT / "benchmarks").rglob("*.py")]
     importers = {p for p in everywhere if not p.is_symlink() and PB_UTILS in imports_in(p.read_text(), "")}
     assert importers == {ADAPTER}
+
+
+OUTSIDE = [*DEFAULT_MODEL_REPOSITORY.rglob("model.py"), *(REPO_ROOT / "pytriton_app").rglob("*.py"),
+           *(REPO_ROOT / "benchmarks").rglob("*.py")]
+"""Code outside the package that imports it: Triton's model files, the PyTriton app, the benchmarks."""
+
+
+def package_imports(path: Path) -> set[tuple[str, str | None]]:
+    """``(module, name)`` for every ``from triton_ingest… import name``, ``(module, None)`` for ``import``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and not node.level and part_of(node.module or ""):
+            found |= {(node.module, alias.name) for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {(alias.name, None) for alias in node.names if part_of(alias.name)}
+    return found
+
+
+def resolves(module: str, name: str | None) -> bool:
+    """``module`` exists and defines ``name`` (a submodule, or a top-level name), without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or name is None:
+        return spec is not None
+    if spec.submodule_search_locations and importlib.util.find_spec(f"{module}.{name}") is not None:
+        return True
+    tree = ast.parse(Path(spec.origin).read_text())
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            defined |= {t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                        if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {alias.asname or alias.name for alias in node.names}
+    return name in defined
+
+
+def test_code_outside_the_package_imports_what_exists():
+    """Caught without a server: model.py files otherwise run only inside tritonserver."""
+    wanted = {item for path in OUTSIDE if not path.is_symlink() for item in package_imports(path)}
+    commands = (REPO_ROOT / "Makefile").read_text() + (REPO_ROOT / "Dockerfile").read_text()
+    wanted |= {(module, None) for module in re.findall(r"-m (triton_ingest[\w.]*)", commands)}
+    assert len(wanted) > 10
+    assert [item for item in sorted(wanted, key=str) if not resolves(*item)] == []
 
 
 def test_the_checker_resolves_relative_and_lazy_imports():

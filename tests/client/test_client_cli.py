@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from support.clients import cosines
+from support.commands import CLIENT_CLI
 from support.documents import make_docx, make_pdf
 from triton_ingest.serving.server import free_port
 
 pytestmark = pytest.mark.integration
 
-CLI = str(Path(sys.executable).parent / "triton-ingest")
+CLI = CLIENT_CLI
 
 
 def cli(server, *args: str, protocol: str = "http") -> subprocess.CompletedProcess:

@@ -98,7 +98,7 @@ def test_async_client_uses_the_same_names(server, reference_model):
     assert cosines(vectors, reference_model.encode(["a", "b"])).min() >= 0.9999
     assert result.summary["chunks"] == 1 and result.texts == ["Some text."]
     assert job.ok and job.result.texts == ["More text."]
-    np.testing.assert_allclose(result.embeddings, reference_model.encode(["Some text."]), atol=1e-5)
+    assert cosines(result.embeddings, reference_model.encode(["Some text."])).min() >= 0.9999
 
 
 def retries_covering(seconds: float, policy: RetryPolicy = RetryPolicy()) -> int:

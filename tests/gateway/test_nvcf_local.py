@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,14 +14,15 @@ import pytest
 from triton_ingest_client import AuthenticationError, Client, InvalidInputError, NotFoundError
 
 from support.clients import cosines
+from support.commands import CLIENT_CLI
 from support.documents import make_pdf
 from support.waiting import wait_until
-from triton_ingest.serving.server import free_port
+from triton_ingest.serving.server import free_port, http_ready
 
 pytestmark = pytest.mark.integration
 
 API_KEY = "nvcf-test-key-5f2b9c"
-CLI = str(Path(sys.executable).parent / "triton-ingest")
+CLI = CLIENT_CLI
 
 
 def start_gateway(server, log: Path, *extra: str) -> tuple[subprocess.Popen, str]:
@@ -31,16 +30,17 @@ def start_gateway(server, log: Path, *extra: str) -> tuple[subprocess.Popen, str
     process = subprocess.Popen(
         [CLI, "nvcf-local", "--triton", server.http_url, "--port", str(port), "--work-dir", str(log.parent / "gw"), *extra],
         env={**os.environ, "NVCF_LOCAL_API_KEY": API_KEY}, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 120  # an upper bound for a busy machine, not an expectation
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/v2/health/ready", timeout=1)
-            return process, url
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError(log.read_text())
+
+    def up() -> bool:
+        assert process.poll() is None, log.read_text()  # a gateway that died says why at once
+        return http_ready(f"localhost:{port}")
+
+    try:
+        wait_until(up, "nvcf-local to answer its readiness")
+    except AssertionError:
+        process.kill()
+        raise
+    return process, f"http://localhost:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +96,13 @@ def status_code(url: str, request_id: str) -> int:
 
 
 def test_finished_results_expire_after_the_ttl(server, tmp_path):
-    process, url = start_gateway(server, tmp_path / "ttl.log", "--ttl", "3")
+    process, url = start_gateway(server, tmp_path / "ttl.log", "--ttl", "5")
     try:
         with Client.nvcf("ingest", api_key=API_KEY, base_url=url) as client:
             [job_id] = client.submit([make_pdf(2)])
             [done] = client.fetch([job_id], timeout=300)  # fetched as soon as it finished, inside the TTL
             assert done.ok and done.result.summary["pages"] == 2
+            assert status_code(url, job_id) == 200  # kept after delivery until the TTL runs out
             wait_until(lambda: status_code(url, job_id) == 404, "the gateway to forget the finished request")
             [job] = client.fetch([job_id], timeout=10)
         assert isinstance(job.error, NotFoundError) and "expired" in str(job.error)

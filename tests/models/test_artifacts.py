@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -22,13 +23,16 @@ def test_make_model_records_every_artefact_with_its_hash_and_size():
     assert set(files) == {ONNX_FILE, INT8_ONNX_FILE, TOKENIZER_FILE}
     for name, entry in files.items():
         assert entry == {"sha256": file_sha256(artifact(name)), "bytes": artifact(name).stat().st_size}, name
+        assert recorded_sha256(artifact(name)) == entry["sha256"]  # the manifest vouches for its files
 
 
 def fake_artefacts(tmp_path, manifest: dict | None):
+    """A model file, then (written last, as ``make model`` does) its manifest."""
     model = tmp_path / ONNX_FILE
     model.write_bytes(b"not really a model")
     if manifest is not None:
         (tmp_path / MANIFEST_FILE).write_text(json.dumps(manifest))
+        os.utime(tmp_path / MANIFEST_FILE, ns=(model.stat().st_mtime_ns + 1,) * 2)
     return model
 
 
@@ -46,6 +50,14 @@ def test_the_recorded_hash_is_used_without_reading_the_file(tmp_path):
 def test_the_hash_is_computed_when_the_manifest_cannot_vouch_for_the_file(tmp_path, manifest):
     model = fake_artefacts(tmp_path, manifest)
     assert recorded_sha256(model) == file_sha256(model)
+
+
+def test_a_file_replaced_after_the_manifest_is_hashed_again(tmp_path):
+    """A re-export of the same architecture has the same size: the modification time tells."""
+    model = fake_artefacts(tmp_path, {"files": {ONNX_FILE: {"sha256": "stale", "bytes": 18}}})
+    model.write_bytes(b"a fine-tuned model")  # 18 bytes too
+    os.utime(model, ns=((tmp_path / MANIFEST_FILE).stat().st_mtime_ns + 1,) * 2)
+    assert recorded_sha256(model) == file_sha256(model) != "stale"
 
 
 def test_a_corrupt_manifest_falls_back_to_hashing(tmp_path):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from support.clients import cosines
+from support.commands import prepare_command
 from triton_ingest.contracts import MAX_SEQ_LENGTH
 from triton_ingest.models.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact, file_sha256
 from triton_ingest.models.engine import (
@@ -79,9 +78,9 @@ def test_engine_builds_matches_onnx_runtime_and_is_cached(tmp_path):
     from triton_ingest.models.engine import run_engine
     from triton_ingest.models.tokenization import TextTokenizer
 
-    plan = ensure_engine(artifact(ONNX_FILE), artifact(TOKENIZER_FILE), tmp_path)
+    plan = ensure_engine(artifact(ONNX_FILE), artifact(TOKENIZER_FILE), tmp_path / "cache")
     assert plan.parent.name == cache_key(file_sha256(artifact(ONNX_FILE)), __import__("tensorrt").__version__, GPU)
-    assert ensure_engine(artifact(ONNX_FILE), artifact(TOKENIZER_FILE), tmp_path) == plan  # reused
+    assert ensure_engine(artifact(ONNX_FILE), artifact(TOKENIZER_FILE), tmp_path / "cache") == plan  # reused
     texts = list(PARITY_TEXTS) * (EngineSpec().max_batch // len(PARITY_TEXTS) + 1)
     ids, mask = TextTokenizer(artifact(TOKENIZER_FILE)).encode(texts[:EngineSpec().max_batch])  # the largest batch
     engine_out = run_engine(plan.read_bytes(), ids, mask)
@@ -92,9 +91,7 @@ def test_engine_builds_matches_onnx_runtime_and_is_cached(tmp_path):
     assert recorded >= PARITY_MIN_COSINE
 
     # the container entrypoint on this GPU: picks the gpu target, reuses the cached engine, renders it
-    prepare = [str(Path(sys.executable).parent / "triton-ingest-server"), "prepare", "--models-dir",
-               str(tmp_path / "no-mount"), "--repository", str(tmp_path / "repo"), "--cache-dir", str(tmp_path)]
-    done = subprocess.run(prepare, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(prepare_command(tmp_path), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "target gpu" in done.stdout and f"engine {plan}" in done.stdout
     assert load_config(tmp_path / "repo" / "embedder" / "config.pbtxt").platform == "tensorrt_plan"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 import urllib.request
@@ -15,8 +15,9 @@ import numpy as np
 import psutil
 import pytest
 
-from support.clients import embed, ingest_with, nvcf_request_headers, only_on_triton
+from support.clients import embed, ingest_tensors, ingest_with, nvcf_request_headers, only_on_triton, request_headers
 from support.documents import make_docx, make_html, make_pdf
+from support.waiting import progress_of, wait_until
 from triton_ingest.pipeline.documents import open_document
 
 pytestmark = pytest.mark.integration
@@ -113,25 +114,26 @@ def test_progress_file_is_monotonic_and_parses_on_every_read(clients, protocol, 
     assert not list(tmp_path.glob("*.partial"))
 
 
-def written_files(server) -> dict[str, float]:
-    """Files (with mtimes) where the server could write by mistake: anything under the working
-    directory of the server and of every process under it (stubs), and what is at the top of the
-    temporary directory (a new entry there, such as a stray mkstemp file, has no earlier mtime)."""
+def written_paths(server) -> dict[str, int]:
+    """Files and directories (with mtimes) where the server could write by mistake: its private
+    TMPDIR and the working directories of the server and of every process under it (stubs)."""
     root = psutil.Process(server.process.pid)
-    found = {str(p): 0.0 for p in Path(tempfile.gettempdir()).iterdir()}
-    for cwd in {Path(p.cwd()) for p in [root, *root.children(recursive=True)]}:
-        for folder, dirs, files in os.walk(cwd):
+    found = {}
+    for top in {server.tmpdir, *(Path(p.cwd()) for p in [root, *root.children(recursive=True)])}:
+        for folder, dirs, files in os.walk(top):
             dirs[:] = [d for d in dirs if d not in (".venv", ".git", "__pycache__")]
-            found.update({os.path.join(folder, f): os.stat(os.path.join(folder, f)).st_mtime for f in files})
+            for name in [*dirs, *files]:
+                with contextlib.suppress(FileNotFoundError):  # a file that is gone was not written
+                    found[os.path.join(folder, name)] = os.lstat(os.path.join(folder, name)).st_mtime_ns
     return found
 
 
 @pytest.mark.parametrize("headers", [None, {"NVCF-REQID": "no-output-dir"}], ids=["no-headers", "reqid-only"])
 def test_without_an_output_dir_nothing_is_written(server, clients, protocol, headers):
-    headers = headers if protocol == "http" or headers is None else {k.lower(): v for k, v in headers.items()}
-    before = written_files(server)
+    headers = request_headers(protocol, headers)
+    before = written_paths(server)
     assert ingest_with(clients[protocol], protocol, b"Just a short text.", "a.txt", headers=headers)["chunks"]
-    after = written_files(server)
+    after = written_paths(server)
     logs = {str(server.log_path)}  # the server's own log may grow
     changed = {path for path, mtime in after.items() if before.get(path) != mtime} - logs
     assert not changed, sorted(changed)
@@ -176,8 +178,7 @@ def test_ingest_metrics_are_served_next_to_tritons(server, clients):
 
 def test_document_is_read_from_the_nvcf_asset_dir(clients, protocol, tmp_path):
     (tmp_path / "asset-1234").write_bytes(make_pdf(2))
-    headers = {"NVCF-ASSET-DIR": str(tmp_path)}
-    headers = {k.lower(): v for k, v in headers.items()} if protocol == "grpc" else headers
+    headers = request_headers(protocol, {"NVCF-ASSET-DIR": str(tmp_path)})
     got = ingest_with(clients[protocol], protocol, b"", None, {"asset": "asset-1234"}, headers)
     assert got["summary"]["pages"] == 2 and got["chunks"][0]["source"] == "asset-1234"
     for bad, message in (("../etc/passwd", "plain asset name"), ("missing", "is not in NVCF-ASSET-DIR")):
@@ -192,22 +193,17 @@ def test_cancelled_request_stops_and_leaves_nothing_complete(server, tmp_path):
     import tritonclient.grpc as grpcclient
 
     client = grpcclient.InferenceServerClient(server.grpc_url)
-    tensor = grpcclient.InferInput("DOCUMENT", [1], "BYTES")
-    tensor.set_data_from_numpy(np.array([make_pdf(300, paragraphs=1)], dtype=object))
-    options = grpcclient.InferInput("OPTIONS", [1], "BYTES")
-    options.set_data_from_numpy(np.array([b'{"embed_batch": 2, "max_in_flight": 1}'], dtype=object))
-    outcome = []
-    call = client.async_infer("ingest", [tensor, options], callback=lambda r, e: outcome.append(e),
+    tensors = ingest_tensors("grpc", make_pdf(300, paragraphs=1), options={"embed_batch": 2, "max_in_flight": 1})
+    call = client.async_infer("ingest", tensors, callback=lambda result, error: None,
                               headers=nvcf_request_headers("grpc", "cancel-me", tmp_path))
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "progress").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: progress_of(tmp_path) >= 0, "the document to be in flight")
     call.cancel()
-    while time.monotonic() < deadline:  # the server notices at its next batch and fails the request
-        body = json.loads((tmp_path / "progress").read_text())
-        if body["partialResponse"].get("status") == "failed":
-            break
-        time.sleep(0.1)
+
+    def failed() -> bool:  # the server notices at its next batch and fails the request
+        return json.loads((tmp_path / "progress").read_text())["partialResponse"].get("status") == "failed"
+
+    wait_until(failed, "the server to give the cancelled request up")
     client.close()
+    body = json.loads((tmp_path / "progress").read_text())
     assert body["partialResponse"] == {"status": "failed", "error": "the request was cancelled"}
     assert body["progress"] < 100 and sorted(p.name for p in tmp_path.iterdir()) == ["progress"]

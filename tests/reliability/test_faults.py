@@ -18,6 +18,7 @@ import tritonclient.grpc as grpcclient
 from triton_ingest_client._errors import TRANSIENT_MESSAGES
 
 from support.clients import embed_with, ingest_with, nvcf_request_headers
+from support.commands import SLOW_INGEST
 from support.documents import make_pdf
 from support.load import write_report
 from support.waiting import POLL_SECONDS, progress_of, wait_until
@@ -26,8 +27,6 @@ from triton_ingest.serving.watchdog import stub_pids, stubs
 
 pytestmark = pytest.mark.integration
 TEXTS = [f"fault test sentence {i} " * 20 for i in range(16)]
-SLOW_INGEST = {"chunk_size": 64, "chunk_overlap": 8, "embed_batch": 1, "max_in_flight": 1}
-"""One chunk per embed call and one call at a time: a document stays in flight for many round trips."""
 
 
 def embed_loop(server, stop: threading.Event, outcomes: list) -> None:

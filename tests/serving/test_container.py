@@ -17,6 +17,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 from support.clients import embed_with, ingest_with, nvcf_request_headers
+from support.commands import SLOW_INGEST, prepare_command
 from support.documents import make_pdf
 from support.waiting import progress_of, wait_until
 from triton_ingest.models.artifacts import INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact
@@ -28,10 +29,7 @@ SHOW = "import json, os, sys; print(json.dumps({'artifacts': os.environ['TRITON_
 
 
 def prepare(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).parent / "triton-ingest-server"), "prepare",
-               "--models-dir", str(tmp_path / "models"), "--repository", str(tmp_path / "repo"),
-               "--cache-dir", str(tmp_path / "cache"), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return subprocess.run(prepare_command(tmp_path, *args), capture_output=True, text=True, timeout=120)
 
 
 def last_json(stdout: str) -> dict:
@@ -81,8 +79,7 @@ def test_supervised_tritonserver_recovers_a_killed_stub_and_drains_on_sigterm(tm
     """The container's start-up run for real, with the wheel's tritonserver standing in for the
     image's: a killed stub is reloaded, and SIGTERM lets an in-flight document finish."""
     stand_in = TritonServer.on_free_ports(model_repository=tmp_path / "repo", work_dir=tmp_path, watch_stubs=False)
-    command = [str(Path(sys.executable).parent / "triton-ingest-server"), "prepare", "--supervise", "--target", "cpu",
-               "--models-dir", str(tmp_path / "models"), "--repository", str(tmp_path / "repo"), "--", *stand_in.command()]
+    command = prepare_command(tmp_path, "--supervise", "--target", "cpu", "--", *stand_in.command())
     log = tmp_path / "supervised.log"
     process = subprocess.Popen(command, env=server_env(), stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     try:
@@ -101,10 +98,9 @@ def test_supervised_tritonserver_recovers_a_killed_stub_and_drains_on_sigterm(tm
 
         out = tmp_path / "in-flight"
         headers = nvcf_request_headers("grpc", "in-flight", out)
-        slow = {"chunk_size": 64, "chunk_overlap": 8, "embed_batch": 1, "max_in_flight": 1}
         with ThreadPoolExecutor(1) as pool:
             future = pool.submit(ingest_with, grpcclient.InferenceServerClient(stand_in.grpc_url), "grpc",
-                                 make_pdf(30), "d.pdf", slow, headers)
+                                 make_pdf(30), "d.pdf", SLOW_INGEST, headers)
             wait_until(lambda: progress_of(out) >= 0, "the document to be in flight")
             process.send_signal(signal.SIGTERM)
             in_flight_after_sigterm = progress_of(out) < 100

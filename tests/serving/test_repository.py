@@ -22,6 +22,7 @@ from triton_ingest.serving.repository import (
     TARGETS,
     GpuSettings,
     bls_callers,
+    bls_calls,
     embedder_contract,
     load_config,
     render,
@@ -130,3 +131,17 @@ def test_the_models_drained_before_sigterm_are_read_from_the_configs(rendered, t
 def test_a_repository_without_bls_models_drains_nothing(tmp_path):
     shutil.copytree(DEFAULT_MODEL_REPOSITORY / "embedder", tmp_path / "embedder")
     assert bls_callers(tmp_path) == ()
+
+
+@pytest.mark.parametrize("value", ["", "embed,no_such_model", " , "])
+def test_a_bls_model_must_name_served_models(value):
+    with pytest.raises(ValueError, match="config parameter bls_calls must name served models"):
+        bls_calls({BLS_CALLS: value} if value else {})
+    assert bls_calls({BLS_CALLS: "embed, embed_int8"}) == ["embed", "embed_int8"]
+
+
+def test_a_config_that_does_not_parse_is_named(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.pbtxt").write_text('name: "broken"\nbogus_field: 1\n')
+    with pytest.raises(ValueError, match="broken/config.pbtxt does not parse"):
+        bls_callers(tmp_path)

@@ -104,10 +104,14 @@ def ingest_with(client, protocol: str, document: bytes, filename: str | None = N
     }
 
 
+def request_headers(protocol: str, headers: dict | None) -> dict | None:
+    """Headers as ``protocol`` sends them: gRPC metadata keys must be lower-case."""
+    return {k.lower(): v for k, v in headers.items()} if protocol == "grpc" and headers else headers
+
+
 def nvcf_request_headers(protocol: str, request_id: str, output_dir) -> dict:
-    """NVCF headers as NVCF sends them (gRPC metadata keys must be lower-case)."""
-    headers = {"NVCF-REQID": request_id, "NVCF-LARGE-OUTPUT-DIR": str(output_dir)}
-    return {k.lower(): v for k, v in headers.items()} if protocol == "grpc" else headers
+    """NVCF headers as NVCF sends them."""
+    return request_headers(protocol, {"NVCF-REQID": request_id, "NVCF-LARGE-OUTPUT-DIR": str(output_dir)})
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

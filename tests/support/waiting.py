@@ -6,11 +6,12 @@ holds sooner ends the wait sooner.
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
 from pathlib import Path
 from typing import Callable
+
+from triton_ingest.pipeline.progress import read_progress
 
 POLL_SECONDS = 0.02
 
@@ -26,10 +27,8 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120.0)
 
 def progress_of(output_dir: Path) -> int:
     """``progress`` of the NVCF progress file in ``output_dir``; -1 while there is none yet."""
-    try:
-        return int(json.loads((Path(output_dir) / "progress").read_text())["progress"])
-    except FileNotFoundError:
-        return -1
+    body = read_progress(output_dir)
+    return -1 if body is None else int(body["progress"])
 
 
 def metric(metrics_port: int, family: str, **labels: str) -> float:

@@ -84,7 +84,8 @@ def commands(image: str | None = None, deploy_dir: Path = DEPLOY_DIR) -> list[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m triton_ingest.gateway.nvcf_deploy", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m triton_ingest.gateway.nvcf_deploy",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--image", help="container image, e.g. nvcr.io/my-org/triton-ingest:0.1.0")
     args = parser.parse_args(argv)
     print("\n".join(commands(args.image)))

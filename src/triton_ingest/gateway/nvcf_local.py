@@ -31,6 +31,8 @@ from pathlib import Path
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from ..pipeline.progress import read_progress
+
 FORWARDED = ("Content-Type", "Inference-Header-Content-Length")
 
 
@@ -47,10 +49,7 @@ class Invocation:
     finished_at: float | None = None
 
     def percent(self) -> int:
-        try:
-            return int(json.loads((self.output_dir / "progress").read_text())["progress"])
-        except (OSError, ValueError, KeyError):
-            return 0
+        return int((read_progress(self.output_dir) or {}).get("progress", 0))
 
 
 @dataclass

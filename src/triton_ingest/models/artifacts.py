@@ -39,12 +39,14 @@ def manifest_entry(path: Path) -> dict:
 
 def recorded_sha256(path: Path) -> str:
     """SHA-256 of an artefact: read from the ``manifest.json`` beside it (no need to read 90 MB at
-    every container start), or computed when there is no manifest, it has no entry for the file,
-    or the entry's size differs from the file's (the file was replaced since)."""
-    path = Path(path)
+    every container start), or computed when the manifest cannot vouch for the file: there is no
+    manifest or no entry for it, or the file was replaced since (another size, or newer than the
+    manifest, which ``make model`` writes last)."""
+    path, manifest = Path(path), Path(path).parent / MANIFEST_FILE
     try:
-        entry = json.loads((path.parent / MANIFEST_FILE).read_text())["files"][path.name]
-        if entry["bytes"] == path.stat().st_size:
+        entry = json.loads(manifest.read_text())["files"][path.name]
+        stat = path.stat()
+        if entry["bytes"] == stat.st_size and manifest.stat().st_mtime_ns >= stat.st_mtime_ns:
             return entry["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         pass

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 PARTIAL_LIMIT_BYTES = 250_000
+PROGRESS_FILE = "progress"
 REQID_HEADER = "nvcf-reqid"
 OUTPUT_DIR_HEADER = "nvcf-large-output-dir"
 ASSET_DIR_HEADER = "nvcf-asset-dir"
@@ -23,6 +24,15 @@ ASSET_DIR_HEADER = "nvcf-asset-dir"
 def nvcf_headers(parameters: Mapping[str, Any]) -> dict[str, str]:
     """Forwarded ``NVCF-*`` request parameters, keys lower-cased (header case varies)."""
     return {k.lower(): str(v) for k, v in parameters.items() if k.lower().startswith("nvcf-")}
+
+
+def read_progress(output_dir: Path) -> dict | None:
+    """The ``progress`` file in ``output_dir`` (``{"id", "progress", "partialResponse"}``), or None
+    while there is none. Writes are atomic, so a file that exists always parses."""
+    try:
+        return json.loads((Path(output_dir) / PROGRESS_FILE).read_text())
+    except FileNotFoundError:
+        return None
 
 
 def write_json_atomically(path: Path, value: Any) -> None:
@@ -73,7 +83,7 @@ class ProgressReporter:
             return
         self.progress = max(self.progress, min(99, int(progress)))
         body = {"id": self.request_id, "progress": self.progress, "partialResponse": bounded(partial)}
-        write_json_atomically(self.dir / "progress", body)
+        write_json_atomically(self.dir / PROGRESS_FILE, body)
 
     def write_results(self, lines: list[str]) -> None:
         if self._results is not None:
@@ -87,7 +97,7 @@ class ProgressReporter:
         os.replace(self.partial_path, self.result_path)
         self.progress = 100
         partial = {"status": "complete", "result_file": self.result_path.name, "summary": summary}
-        write_json_atomically(self.dir / "progress", {"id": self.request_id, "progress": 100, "partialResponse": partial})
+        write_json_atomically(self.dir / PROGRESS_FILE, {"id": self.request_id, "progress": 100, "partialResponse": partial})
 
     def fail(self, message: str) -> None:
         """Delete the partial result; progress keeps its value and records the failure."""
@@ -97,4 +107,4 @@ class ProgressReporter:
         self.partial_path.unlink(missing_ok=True)
         body = {"id": self.request_id, "progress": self.progress,
                 "partialResponse": {"status": "failed", "error": message}}
-        write_json_atomically(self.dir / "progress", body)
+        write_json_atomically(self.dir / PROGRESS_FILE, body)

@@ -85,7 +85,7 @@ def prepare(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace) -> int:
     command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
     try:
-        repository = prepare(args)
+        drained = bls_callers(prepare(args))
     except (EngineError, ValueError, OSError) as exc:
         print(f"triton-ingest prepare: {exc}", file=sys.stderr)
         return 1
@@ -95,5 +95,5 @@ def run(args: argparse.Namespace) -> int:
     if args.supervise:
         from .supervisor import supervise
 
-        return supervise(command, bls_callers(repository))
+        return supervise(command, drained)
     os.execvp(command[0], command)  # tritonserver becomes PID of this process: signals go straight to it

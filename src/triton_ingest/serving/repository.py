@@ -22,7 +22,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from ..contracts import EMBEDDER, MAX_SEQ_LENGTH, ModelSpec
+from ..contracts import EMBEDDER, MAX_SEQ_LENGTH, MODELS, ModelSpec
 from ..paths import DEFAULT_MODEL_REPOSITORY
 
 TARGETS = ("cpu", "gpu")
@@ -65,8 +65,11 @@ def gpu_embedder_config(cpu_config: mc.ModelConfig, settings: GpuSettings = GpuS
 
 
 def load_config(path: Path) -> mc.ModelConfig:
-    """A ``config.pbtxt`` parsed with protobuf ``text_format``."""
-    return text_format.Parse(Path(path).read_text(), mc.ModelConfig())
+    """A ``config.pbtxt`` parsed with protobuf ``text_format``; ValueError naming the file if it does not parse."""
+    try:
+        return text_format.Parse(Path(path).read_text(), mc.ModelConfig())
+    except text_format.ParseError as exc:
+        raise ValueError(f"{path} does not parse: {exc}") from None
 
 
 def configs(repository: Path) -> dict[str, mc.ModelConfig]:
@@ -77,6 +80,16 @@ def configs(repository: Path) -> dict[str, mc.ModelConfig]:
 def bls_callers(repository: Path) -> tuple[str, ...]:
     """The models of ``repository`` that call others through BLS (their config has ``bls_calls``)."""
     return tuple(name for name, config in configs(repository).items() if BLS_CALLS in config.parameters)
+
+
+def bls_calls(params: dict[str, str]) -> list[str]:
+    """The models a BLS model calls, from its config ``parameters`` (``model_params``); each one
+    must have a contract. Raises ValueError, naming the parameter, when it is missing or wrong."""
+    names = [name.strip() for name in params.get(BLS_CALLS, "").split(",") if name.strip()]
+    unknown = [name for name in names if name not in MODELS]
+    if not names or unknown:
+        raise ValueError(f"config parameter {BLS_CALLS} must name served models, got {params.get(BLS_CALLS)!r}")
+    return names
 
 
 def write_config(path: Path, config: mc.ModelConfig, comment: str) -> None:

@@ -117,8 +117,10 @@ class TritonServer(LocalEndpoints):
     extra_args: list[str] = field(default_factory=list)
     log_path: Path | None = None
     watch_stubs: bool = True  # reload a model whose Python-backend stub died (see watchdog.py)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for tritonserver and its stubs
     process: subprocess.Popen | None = field(default=None, init=False)
     watchdog: StubWatchdog | None = field(default=None, init=False)
+    drained: tuple[str, ...] = field(default=(), init=False)  # the BLS callers, unloaded before SIGTERM
     _draining: threading.Thread | None = field(default=None, init=False, repr=False)
     _token: str = field(default_factory=new_token, init=False, repr=False)
 
@@ -151,11 +153,16 @@ class TritonServer(LocalEndpoints):
 
     def start(self, timeout: float = 180.0) -> "TritonServer":
         """Start tritonserver and block until ready; raise ServerStartError on failure."""
+        try:
+            self.drained = bls_callers(self.model_repository)
+        except ValueError as exc:  # a config.pbtxt that does not parse: Triton would refuse it too
+            raise ServerStartError(f"cannot read the model repository {self.model_repository}: {exc}") from None
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.log_path or self.work_dir / f"tritonserver-{self.http_port}.log"
+        self._draining = None  # a restarted server drains again when it is stopped
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            self.command(), env=server_env(), stdout=log, stderr=subprocess.STDOUT,
+            self.command(), env=server_env({**os.environ, **self.env}), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the launcher, which then stops the server
         )
         log.close()
@@ -202,7 +209,7 @@ class TritonServer(LocalEndpoints):
         try:
             self.watchdog.stop()
             self.watchdog.join(timeout=self.exit_timeout)  # no reload may race the drain
-            drain(self.http_url, self._token, bls_callers(self.model_repository), self.exit_timeout)
+            drain(self.http_url, self._token, self.drained, self.exit_timeout)
         finally:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
