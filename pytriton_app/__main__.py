@@ -15,7 +15,9 @@ from pathlib import Path
 from triton_ingest.paths import BUILD, DEFAULT_MODEL_REPOSITORY
 from triton_ingest.serving.server import NVCF_HEADER_PATTERN, server_env
 
-REPOSITORY_MODELS = ("tokenizer", "embedder", "embed", "embedder_int8", "embed_int8")  # ingest/ingest_stream are bound in Python
+REPOSITORY_MODELS = ("tokenizer", "embedder", "embed", "embedder_int8", "embed_int8", "ocr_detector", "ocr_recognizer",
+                     "ocr_recognizer_ch")
+"""The models PyTriton serves from the repository; ingest, ingest_stream and ocr are bound in Python."""
 
 
 def render_repository(target: Path) -> Path:

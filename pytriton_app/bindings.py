@@ -1,8 +1,9 @@
-"""PyTriton bindings for ``ingest`` and ``ingest_stream``, derived from the shared contracts."""
+"""PyTriton bindings for ``ingest``, ``ingest_stream`` and ``ocr``, derived from the shared contracts."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import AsyncIterator
 
 import numpy as np
@@ -10,9 +11,11 @@ import tritonclient.grpc.aio as grpc_aio
 from pytriton.model_config import ModelConfig, Tensor
 from pytriton.proxy.types import Request
 
-from triton_ingest.contracts import EMBED, INGEST, INGEST_STREAM, ModelSpec
+from triton_ingest.contracts import EMBED, INGEST, INGEST_STREAM, OCR, OCR_DETECTOR, ModelSpec
 from triton_ingest.models.artifacts import TOKENIZER_FILE, artifact
+from triton_ingest.pipeline.extraction import Extractor
 from triton_ingest.pipeline.ingest import IngestPipeline, ingest_request, stream_batch_outputs, stream_final_outputs
+from triton_ingest.pipeline.ocr import engines, ocr_request
 
 DTYPES = {"STRING": np.bytes_, "FP32": np.float32, "INT64": np.int64}
 
@@ -32,8 +35,8 @@ def for_pytriton(tensors_: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: a.astype(np.bytes_) if a.dtype == object else a for name, a in tensors_.items()}
 
 
-class GrpcEmbed:
-    """``embed(texts)`` through the `embed` ensemble of the same server, over gRPC (asyncio).
+class GrpcModels:
+    """Calls to the models of the same server over gRPC (asyncio), as BLS calls are in Triton.
 
     PyTriton may run callables on more than one event loop; an aio client belongs to one.
     """
@@ -42,22 +45,42 @@ class GrpcEmbed:
         self.url = grpc_url
         self._clients: dict[int, grpc_aio.InferenceServerClient] = {}
 
-    async def __call__(self, texts: list[str]) -> np.ndarray:
+    async def infer(self, spec: ModelSpec, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         loop = id(asyncio.get_running_loop())
         if loop not in self._clients:
             self._clients[loop] = grpc_aio.InferenceServerClient(self.url)
-        text = grpc_aio.InferInput("TEXT", [len(texts), 1], EMBED.input("TEXT").wire_dtype)
-        text.set_data_from_numpy(np.array([[t.encode()] for t in texts], dtype=object))
-        result = await self._clients[loop].infer(EMBED.name, [text])
-        return result.as_numpy("EMBEDDING")
+        inputs = []
+        for name, array in arrays.items():
+            tensor = grpc_aio.InferInput(name, list(array.shape), spec.input(name).wire_dtype)
+            tensor.set_data_from_numpy(array)
+            inputs.append(tensor)
+        result = await self._clients[loop].infer(spec.name, inputs)
+        return {o.name: result.as_numpy(o.name) for o in spec.outputs}
+
+    async def embed(self, texts: list[str]) -> np.ndarray:
+        return (await self.infer(EMBED, {"TEXT": np.array([[t.encode()] for t in texts], dtype=object)}))["EMBEDDING"]
+
+    def array(self, spec: ModelSpec):
+        """An async ``call(batch) -> output`` for a model of one input and one output tensor."""
+
+        async def call(batch: np.ndarray) -> np.ndarray:
+            return (await self.infer(spec, {spec.inputs[0].name: batch}))[spec.outputs[0].name]
+
+        return call
+
+    async def ocr(self, image: bytes, options: dict) -> list[dict]:
+        arrays = {"IMAGE": np.array([image], dtype=object), "OPTIONS": np.array([json.dumps(options).encode()], dtype=object)}
+        return [json.loads(line) for line in (await self.infer(OCR, arrays))["LINES"]]
 
 
 class IngestModels:
-    """The two callables; undecorated, so request parameters (forwarded NVCF headers) are visible."""
+    """The callables; undecorated, so request parameters (forwarded NVCF headers) are visible."""
 
     def __init__(self, grpc_url: str):
-        self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE))
-        self.embed = GrpcEmbed(grpc_url)
+        self.models = GrpcModels(grpc_url)
+        self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE), Extractor(workers=1))
+        self.engines = engines(self.models.array, OCR_DETECTOR)
+        self.embed = self.models.embed
 
     @staticmethod
     def _inputs(request: Request) -> dict:
@@ -65,7 +88,8 @@ class IngestModels:
 
     async def ingest(self, requests: list[Request]) -> list[dict]:
         async def one(request: Request) -> dict:
-            result = await ingest_request(self.pipeline, self._inputs(request), request.parameters or {}, self.embed)
+            result = await ingest_request(self.pipeline, self._inputs(request), request.parameters or {}, self.embed,
+                                          ocr=self.models.ocr)
             return for_pytriton(result.outputs())
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
@@ -77,8 +101,8 @@ class IngestModels:
         async def on_batch(chunks, embeddings, progress) -> None:
             await queue.put(for_pytriton(stream_batch_outputs(chunks, embeddings, progress)))
 
-        task = asyncio.ensure_future(
-            ingest_request(self.pipeline, self._inputs(request), request.parameters or {}, self.embed, on_batch=on_batch))
+        task = asyncio.ensure_future(ingest_request(self.pipeline, self._inputs(request), request.parameters or {},
+                                                    self.embed, on_batch=on_batch, ocr=self.models.ocr))
         while not (task.done() and queue.empty()):
             getter = asyncio.ensure_future(queue.get())
             await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
@@ -90,10 +114,18 @@ class IngestModels:
         yield [for_pytriton(stream_final_outputs(result))]
 
 
+    async def ocr(self, requests: list[Request]) -> list[dict]:
+        async def one(request: Request) -> dict:
+            inputs = {t.name: request.data.get(t.name) for t in OCR.inputs}
+            return for_pytriton(await ocr_request(self.engines, inputs))
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
 def bind(triton, grpc_url: str) -> IngestModels:
-    """Bind ``ingest`` and ``ingest_stream`` into a started-or-not PyTriton ``Triton``."""
+    """Bind ``ingest``, ``ingest_stream`` and ``ocr`` into a started-or-not PyTriton ``Triton``."""
     models = IngestModels(grpc_url)
-    for spec, fn in ((INGEST, models.ingest), (INGEST_STREAM, models.ingest_stream)):
+    for spec, fn in ((INGEST, models.ingest), (INGEST_STREAM, models.ingest_stream), (OCR, models.ocr)):
         triton.bind(spec.name, fn, inputs=tensors(spec.inputs), outputs=tensors(spec.outputs),
                     config=model_config(spec), strict=False)
     return models

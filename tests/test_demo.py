@@ -8,6 +8,8 @@ import subprocess
 import pytest
 
 from support.commands import SERVER_CLI
+from support.scans import word_recall
+from triton_ingest.demo import SCANNED_TEXT
 
 CLI = SERVER_CLI
 
@@ -21,5 +23,9 @@ def test_demo_prints_similarities_and_stops_cleanly():
     top = lines[lines.index("query: Which animal purrs?") + 1]
     assert "Cats purr" in top
     assert "generated-manual.pdf" in done.stdout and "release-notes-fr.txt         text      cp1252" in done.stdout
+    scan_row = next(line.split() for line in lines if line.strip().startswith("generated-scan.pdf"))
+    assert scan_row[1:5] == ["pdf", "-", "1", "1"]  # kind, encoding, pages, pages read by OCR
+    read = next(line for line in lines if line.startswith("the scanned page, read by OCR (ocr): "))
+    assert word_recall(SCANNED_TEXT, read) >= 0.95
     assert "best chunk" in done.stdout
     assert "tritonserver stopped cleanly" in done.stdout

@@ -13,28 +13,31 @@ from pathlib import Path
 
 from . import demo
 from .gateway import nvcf_local
-from .models.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
+from .models.artifacts import artifact_dir
 from .serving import container, serve
-from .serving.repository import TARGETS, render
+from .serving.repository import GPU_MODELS, TARGETS, render
 
 
 def _engine(args: argparse.Namespace) -> int:
-    from .models.engine import EngineError, ensure_engine
+    from .models.engine import EngineError, ensure_engines
 
     try:
-        plan = ensure_engine(artifact(ONNX_FILE), artifact(TOKENIZER_FILE), args.cache_dir)
+        plans = ensure_engines(artifact_dir(), args.cache_dir)
     except EngineError as exc:
         print(f"triton-ingest-server engine: {exc}", file=sys.stderr)
         return 1
-    print(plan)
+    print("\n".join(f"{model}={plan}" for model, plan in plans.items()))
     return 0
 
 
 def _render(args: argparse.Namespace) -> int:
-    print(render(args.target, args.out, engine=args.engine))
-    if args.target == "gpu" and args.engine is None:
-        print("note: no --engine given, so embedder/1/model.plan is missing; `make engine` builds one "
-              "and the container's `prepare` adds it", file=sys.stderr)
+    engines = dict(item.split("=", 1) for item in args.engine)
+    print(render(args.target, args.out, engines={model: Path(plan) for model, plan in engines.items()}))
+    missing = [model for model in GPU_MODELS if model not in engines]
+    if args.target == "gpu" and missing:
+        print(f"note: no --engine given for {', '.join(missing)}, so their model.plan is missing; `make engine` "
+              "builds them (and prints MODEL=PLAN lines for --engine) and the container's `prepare` adds them",
+              file=sys.stderr)
     return 0
 
 
@@ -47,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     rendering = commands.add_parser("render", help="write the model repository for a target (cpu or gpu)")
     rendering.add_argument("--target", choices=TARGETS, default="cpu")
     rendering.add_argument("--out", type=Path, required=True)
-    rendering.add_argument("--engine", type=Path, help="TensorRT plan to place in the gpu embedder")
-    engine = commands.add_parser("engine", help="build (or reuse) the TensorRT engine for this GPU")
+    rendering.add_argument("--engine", action="append", default=[], metavar="MODEL=PLAN",
+                           help="a TensorRT plan for a gpu model (repeatable; what `make engine` prints)")
+    engine = commands.add_parser("engine", help="build (or reuse) the TensorRT engines for this GPU")
     engine.add_argument("--cache-dir", type=Path, default=Path("build/engines"))
     container.add_arguments(commands.add_parser("prepare", help="container entrypoint: pick model, engine, render, exec"))
     args = parser.parse_args(argv)

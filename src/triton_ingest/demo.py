@@ -1,5 +1,6 @@
 """``triton-ingest-server demo`` (``make run``): start Triton, embed example texts, show similarities,
-then ingest the example documents in ``examples/`` (plus a generated PDF) and search their chunks.
+then ingest the example documents in ``examples/`` (plus a generated PDF and a scanned page, which
+OCR reads) and search their chunks.
 
 Talks to the server over the standard KServe v2 HTTP protocol with tritonclient.
 """
@@ -61,6 +62,30 @@ def generated_pdf(pages: int = 12) -> bytes:
     return bytes(pdf.output())
 
 
+SCANNED_TEXT = ("Scanned notice. Invoices sent as photographs or scans are read by the OCR models, "
+                "then chunked and embedded like any other page, so search finds them too.")
+
+
+def generated_scan() -> bytes:
+    """A scanned page: typeset, rendered to a picture (pdfium) and wrapped in a PDF with no text layer."""
+    import io
+
+    import pypdfium2 as pdfium
+    from fpdf import FPDF
+
+    typeset = FPDF(format=(120, 80))
+    typeset.add_page()
+    typeset.set_font("times", size=13)
+    typeset.multi_cell(0, 6, SCANNED_TEXT)
+    picture = pdfium.PdfDocument(bytes(typeset.output()))[0].render(scale=150 / 72).to_pil()
+    png = io.BytesIO()
+    picture.save(png, "PNG")
+    scan = FPDF(format=(120, 80))
+    scan.add_page()
+    scan.image(png, x=0, y=0, w=120, h=80)
+    return bytes(scan.output())
+
+
 def ingest_http(url: str, document: bytes, filename: str) -> tuple[list[dict], np.ndarray, dict]:
     """Ingest one document through the `ingest` model over HTTP."""
     client = httpclient.InferenceServerClient(url, network_timeout=600)
@@ -80,16 +105,18 @@ def ingest_http(url: str, document: bytes, filename: str) -> tuple[list[dict], n
 def ingest_examples(url: str) -> None:
     """Ingest every example document, print a summary table and the best chunk for a query."""
     documents = {p.name: p.read_bytes() for p in sorted(EXAMPLES.glob("*")) if p.is_file()}
-    documents["generated-manual.pdf"] = generated_pdf()
-    print(f"\ningesting {len(documents) - 1} documents from {EXAMPLES.name}/ and one generated PDF:")
-    print(f"  {'file':28} {'kind':9} {'encoding':9} {'pages':>5} {'chunks':>6} {'ms':>7}")
+    generated = {"generated-manual.pdf": generated_pdf(), "generated-scan.pdf": generated_scan()}
+    print(f"\ningesting {len(documents)} documents from {EXAMPLES.name}/, a generated PDF and a scanned page:")
+    print(f"  {'file':28} {'kind':9} {'encoding':9} {'pages':>5} {'ocr':>3} {'chunks':>6} {'ms':>7}")
     all_chunks, all_vectors = [], []
-    for name, data in documents.items():
+    for name, data in {**documents, **generated}.items():
         chunks, vectors, summary = ingest_http(url, data, name)
         all_chunks += chunks
         all_vectors.append(vectors)
         print(f"  {name:28} {summary['kind']:9} {summary['encoding'] or '-':9} {summary['pages']:>5} "
-              f"{summary['chunks']:>6} {summary['timings_ms']['total_ms']:>7.0f}")
+              f"{summary['ocr_pages']:>3} {summary['chunks']:>6} {summary['timings_ms']['total_ms']:>7.0f}")
+    scanned = next(c for c in all_chunks if c["source"] == "generated-scan.pdf")
+    print(f"\nthe scanned page, read by OCR ({scanned['method']}): " + scanned["text"].replace("\n", " "))
     scores = np.vstack(all_vectors) @ embed_http(url, [SEARCH])[0]
     best = all_chunks[int(np.argmax(scores))]
     print(f"\nsearch: {SEARCH}\n  best chunk ({scores.max():+.3f}, {best['source']}, pages {best['pages']}):")

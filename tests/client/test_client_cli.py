@@ -12,6 +12,7 @@ import pytest
 from support.clients import cosines
 from support.commands import CLIENT_CLI
 from support.documents import make_docx, make_pdf
+from support.scans import FONTS, PROSE, render, scanned_pdf, text_pdf, word_recall
 from triton_ingest.serving.server import free_port
 
 pytestmark = pytest.mark.integration
@@ -85,3 +86,14 @@ def test_health_exit_codes(server):
     assert cli(server, "health").returncode == 0
     down = subprocess.run([CLI, "--url", f"localhost:{free_port()}", "--json", "health"], capture_output=True, text=True)
     assert down.returncode == 1 and json.loads(down.stdout)["ready"] is False
+
+
+def test_ingest_of_a_scanned_pdf_prints_the_chunks_ocr_read(server, tmp_path):
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(scanned_pdf([render(text_pdf([PROSE[4]], FONTS[1]), 0, 150)]))
+    done = cli(server, "ingest", str(scan))
+    assert done.returncode == 0, done.stdout + done.stderr
+    [chunk_line] = [line for line in done.stdout.splitlines() if line.startswith("[0] page 1 (ocr): ")]
+    assert word_recall(PROSE[4], chunk_line) >= 0.95
+    row = next(line.split() for line in done.stdout.splitlines() if line.startswith(str(scan)[-40:]))
+    assert row[1:5] == ["ok", "1", "1", "1"]  # status, pages, pages read by OCR, chunks

@@ -8,7 +8,7 @@ import pytest
 
 from support.documents import make_docx, make_html, make_pdf, page_text
 from triton_ingest.errors import InvalidInputError
-from triton_ingest.pipeline.documents import decode_text, detect_kind, open_document
+from triton_ingest.pipeline.documents import ExtractSettings, decode_text, detect_kind, open_document
 
 
 def test_pdf_pages_are_extracted_lazily_in_order():
@@ -73,7 +73,7 @@ def test_truncated_and_oversized_pdfs_are_rejected():
     with pytest.raises(InvalidInputError, match="corrupt or truncated PDF"):
         open_document(pdf[: len(pdf) // 3])
     with pytest.raises(InvalidInputError, match="has 4 pages; the limit"):
-        open_document(pdf, max_pages=3)
+        open_document(pdf, settings=ExtractSettings(max_pages=3))
 
 
 def test_detect_kind_uses_magic_bytes():

@@ -11,7 +11,7 @@ from tritonclient.utils import InferenceServerException
 
 from support.clients import INVALID_ARG, client_module, embed, ingest_with, nvcf_request_headers, run_concurrently
 from support.documents import make_encrypted_pdf, make_pdf
-from support.hostile import docx_bomb, pdf_with_pages
+from support.hostile import docx_bomb, pdf_with_pages, png_header, pptx_bomb, tiff_with_frames
 from triton_ingest.contracts import INGEST
 
 pytestmark = pytest.mark.integration
@@ -31,6 +31,10 @@ BAD_DOCUMENTS = {
     "bad option value": (b"text", {"chunk_size": 1000}, "OPTIONS.chunk_size must be an integer in [1, 254]"),
     "DOCX decompression bomb": (docx_bomb(), None, "the limit (max_unzipped_bytes) is 268435456"),
     "huge page count": (pdf_with_pages(100_000), None, "has 100000 pages; the limit (max_pages) is 5000"),
+    "image bomb": (png_header(30_000, 30_000), None, "30000x30000 image (900000000 pixels); the limit (max_pixels)"),
+    "truncated image": (png_header(64, 64)[:-20], None, "has a corrupt or truncated image"),
+    "TIFF of 6000 frames": (tiff_with_frames(6000), None, "has 6000 pages; the limit (max_pages) is 5000"),
+    "PPTX decompression bomb": (pptx_bomb(), None, "the limit (max_unzipped_bytes) is 268435456"),
     # one-token chunks embedded one at a time: about 27,000 sequential BLS round trips, which
     # no machine does in 1 s (each is two Python-backend hops), so the limit always strikes
     "over time_limit_s": (make_pdf(150), {"time_limit_s": 1, "chunk_size": 1, "chunk_overlap": 0, "embed_batch": 1,

@@ -123,7 +123,11 @@ def test_no_shared_memory_segment_outlives_the_server(kind, tmp_path):
             ingest_with(new_client(server, protocol), protocol, b"# shm\n\nsome text to embed", "s.md")
         during = shm_segments() - before
     assert during, "the server created no /dev/shm segment: nothing was checked"
-    assert not during & shm_segments(), sorted(during & shm_segments())
+    # PyTriton's helper processes release theirs as they exit, just after the server does
+    try:
+        wait_until(lambda: not during & shm_segments(), "the server's /dev/shm segments to be released", timeout=60)
+    except AssertionError:
+        raise AssertionError(f"left behind: {sorted(during & shm_segments())}") from None
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

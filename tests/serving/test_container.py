@@ -20,7 +20,7 @@ from support.clients import embed_with, ingest_with, nvcf_request_headers
 from support.commands import SLOW_INGEST, prepare_command
 from support.documents import make_pdf
 from support.waiting import progress_of, wait_until
-from triton_ingest.models.artifacts import INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact
+from triton_ingest.models.artifacts import MODEL_FILES, ONNX_FILE, TOKENIZER_FILE, artifact
 from triton_ingest.serving.repository import load_config
 from triton_ingest.serving.server import TritonServer, server_env
 from triton_ingest.serving.watchdog import stub_pids
@@ -49,7 +49,7 @@ def test_prepare_renders_cpu_and_execs_the_server_command(tmp_path):
 def test_a_model_mounted_under_config_models_wins(tmp_path):
     mounted = tmp_path / "models" / "all-minilm-l6-v2"
     mounted.mkdir(parents=True)
-    for name in (ONNX_FILE, INT8_ONNX_FILE, TOKENIZER_FILE):
+    for name in MODEL_FILES:
         shutil.copyfile(artifact(name), mounted / name)
     done = prepare(tmp_path, "--target", "cpu", "--", sys.executable, "-c", SHOW)
     assert done.returncode == 0, done.stderr
@@ -59,7 +59,7 @@ def test_a_model_mounted_under_config_models_wins(tmp_path):
 
 def test_an_incomplete_mount_is_ignored(tmp_path):
     (tmp_path / "models" / "all-minilm-l6-v2").mkdir(parents=True)
-    for name in (ONNX_FILE, TOKENIZER_FILE):  # no int8 model: embedder_int8 could not load
+    for name in (ONNX_FILE, TOKENIZER_FILE):  # no int8 or OCR models: those models could not load
         shutil.copyfile(artifact(name), tmp_path / "models" / "all-minilm-l6-v2" / name)
     done = prepare(tmp_path, "--target", "cpu", "--", sys.executable, "-c", SHOW)
     assert Path(last_json(done.stdout)["artifacts"]) == artifact(ONNX_FILE).parent

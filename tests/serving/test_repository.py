@@ -12,13 +12,14 @@ import tritonclient.http as httpclient
 
 from support.clients import PROTOCOLS, embed_with, text_input
 from support.configs import contract_of, spec_of
-from triton_ingest.contracts import EMBED, EMBEDDER, MODELS
-from triton_ingest.models.engine import EngineSpec
+from triton_ingest.contracts import EMBED, EMBEDDER, MODELS, OCR
+from triton_ingest.models.engine_specs import SPECS
 from triton_ingest.models.tokenization import parse_buckets
 from triton_ingest.paths import DEFAULT_MODEL_REPOSITORY
 from triton_ingest.serving.repository import (
     BLS_CALLS,
     ENGINE_FILE,
+    GPU_MODELS,
     TARGETS,
     GpuSettings,
     bls_callers,
@@ -33,9 +34,11 @@ from triton_ingest.serving.server import TritonServer
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     root = tmp_path_factory.mktemp("targets")
-    engine = root / "fake.plan"
-    engine.write_bytes(b"engine bytes")
-    return {target: render(target, root / target, engine=engine if target == "gpu" else None) for target in TARGETS}
+    engines = {}
+    for model in GPU_MODELS:
+        engines[model] = root / f"{model}.plan"
+        engines[model].write_bytes(f"{model} engine bytes".encode())
+    return {target: render(target, root / target, engines=engines if target == "gpu" else None) for target in TARGETS}
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -53,8 +56,8 @@ def test_cpu_target_is_the_source_repository(rendered):
         assert (rendered["cpu"] / config.parent.name / "config.pbtxt").read_text() == config.read_text()
 
 
-def test_gpu_target_changes_only_embedder_and_tokenizer(rendered):
-    for name in set(MODELS) - {"embedder", "tokenizer"}:
+def test_gpu_target_changes_only_the_engine_models_and_tokenizer(rendered):
+    for name in set(MODELS) - {*GPU_MODELS, "tokenizer"}:
         cpu = load_config(rendered["cpu"] / name / "config.pbtxt")
         gpu = load_config(rendered["gpu"] / name / "config.pbtxt")
         assert cpu == gpu, name
@@ -62,24 +65,30 @@ def test_gpu_target_changes_only_embedder_and_tokenizer(rendered):
     assert (rendered["gpu"] / "embedder_int8" / "1" / "model.py").is_file()
 
 
-def test_gpu_embedder_is_a_dynamically_batched_tensorrt_plan(rendered):
-    config = load_config(rendered["gpu"] / "embedder" / "config.pbtxt")
+@pytest.mark.parametrize("model", GPU_MODELS)
+def test_gpu_models_are_dynamically_batched_tensorrt_plans(rendered, model):
+    config = load_config(rendered["gpu"] / model / "config.pbtxt")
     assert config.platform == "tensorrt_plan" and not config.backend and not config.parameters
-    cpu = load_config(rendered["cpu"] / "embedder" / "config.pbtxt")
+    cpu = load_config(rendered["cpu"] / model / "config.pbtxt")
     assert config.dynamic_batching.default_queue_policy == cpu.dynamic_batching.default_queue_policy
     assert config.dynamic_batching.default_queue_policy.max_queue_size > 0  # bounded on GPU too
     assert [g.kind for g in config.instance_group] == [config.instance_group[0].KIND_GPU]
-    assert config.max_batch_size == EngineSpec().max_batch  # the engine profile covers every batch
-    files = {p.name for p in (rendered["gpu"] / "embedder" / "1").iterdir()}
+    assert config.max_batch_size == SPECS[model].profile[0][2][0]  # the engine profile covers every batch
+    files = {p.name for p in (rendered["gpu"] / model / "1").iterdir()}
     assert files == {ENGINE_FILE}
-    assert (rendered["gpu"] / "embedder" / "1" / ENGINE_FILE).read_bytes() == b"engine bytes"
+    assert (rendered["gpu"] / model / "1" / ENGINE_FILE).read_bytes() == f"{model} engine bytes".encode()
+
+
+def test_an_engine_for_a_model_the_gpu_target_does_not_run_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no engine is built for \\['tokenizer'\\]"):
+        render("gpu", tmp_path / "x", engines={"tokenizer": tmp_path / "t.plan"})
 
 
 def test_gpu_tokenizer_pads_to_buckets_the_engine_profile_covers(rendered):
     config = load_config(rendered["gpu"] / "tokenizer" / "config.pbtxt")
     buckets = parse_buckets(config.parameters["pad_buckets"].string_value)
     assert buckets == GpuSettings().pad_buckets
-    assert buckets[-1] == EngineSpec().max_seq
+    assert buckets[-1] == SPECS["embedder"].profile[0][2][1]
 
 
 def test_unknown_target_is_refused(tmp_path):
@@ -96,12 +105,13 @@ def test_rendering_over_the_source_repository_is_refused(inside):
 
 @pytest.mark.integration
 def test_gpu_tokenizer_buckets_change_no_embedding(rendered, tmp_path):
-    """The gpu repository with the CPU embedder swapped back in (no TensorRT here): bucket
+    """The gpu repository with the CPU models swapped back in (no TensorRT here): bucket
     padding must leave every embedding as the cpu target computes it, on both protocols."""
     repository = tmp_path / "gpu-on-cpu"
     shutil.copytree(rendered["gpu"], repository)
-    shutil.rmtree(repository / "embedder")
-    shutil.copytree(rendered["cpu"] / "embedder", repository / "embedder")
+    for model in GPU_MODELS:  # no TensorRT here: the cpu models stand in for the engines
+        shutil.rmtree(repository / model)
+        shutil.copytree(rendered["cpu"] / model, repository / model)
     texts = ["short", "a somewhat longer sentence about Triton and TensorRT engines", "x " * 300, ""]
     results, widths = {}, {}
     for name, repo in (("cpu", rendered["cpu"]), ("gpu", repository)):
@@ -122,10 +132,10 @@ def test_gpu_tokenizer_buckets_change_no_embedding(rendered, tmp_path):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_models_drained_before_sigterm_are_read_from_the_configs(rendered, target):
-    assert bls_callers(rendered[target]) == ("ingest", "ingest_stream")
-    for name in bls_callers(rendered[target]):  # each names models that exist: what ingest_model calls
+    assert bls_callers(rendered[target]) == (("ingest", "ingest_stream"), ("ocr",))  # callers before callees
+    for name in ("ingest", "ingest_stream"):  # what ingest_model calls: embed first, then ocr
         calls = load_config(rendered[target] / name / "config.pbtxt").parameters[BLS_CALLS].string_value
-        assert calls.split(",") == [EMBED.name]
+        assert calls.split(",") == [EMBED.name, OCR.name]
 
 
 def test_a_repository_without_bls_models_drains_nothing(tmp_path):

@@ -1,15 +1,19 @@
 """Hostile inputs: mutated PDF/DOCX/HTML/Markdown seeds (hypothesis strategies and a seeded
-generator for server tests), a DOCX decompression bomb and a PDF with a huge page count."""
+generator for server tests), DOCX and PPTX decompression bombs, a PDF with a huge page count, an
+image bomb and a TIFF with thousands of frames."""
 
 from __future__ import annotations
 
 import io
 import random
+import struct
 import zipfile
+import zlib
 
 from hypothesis import strategies as st
 
 from support.documents import make_docx, make_html, make_pdf, page_text
+from support.scans import pptx_deck
 
 SEEDS = {
     "pdf": make_pdf(2),
@@ -103,3 +107,36 @@ def pdf_with_pages(count: int) -> bytes:
         out.write(f"{offset:010d} 00000 n \n".encode())
     out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
     return out.getvalue()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` pixels in 200 bytes: an image bomb."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def pptx_bomb() -> bytes:
+    """A valid deck plus a part of 300 MiB of zeros that deflates to well under 1 MB."""
+    buffer = io.BytesIO(pptx_deck([{"title": "x"}]))
+    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("ppt/media/bomb.bin", "w", force_zip64=True) as part:
+            for _ in range(300):
+                part.write(bytes(1 << 20))
+    return buffer.getvalue()
+
+
+def tiff_with_frames(count: int) -> bytes:
+    """A TIFF of ``count`` 1x1 grey frames, written by hand (Pillow takes minutes to append thousands):
+    every image file directory points at the same one-byte strip."""
+    tags = [(256, 1), (257, 1), (258, 8), (259, 1), (262, 1), (273, 8), (278, 1), (279, 1)]  # 273: the strip at 8
+    out = bytearray(b"II*\x00" + struct.pack("<I", 12) + b"\xff\x00\x00\x00")  # header, first IFD at 12, strip
+    for index in range(count):
+        start = len(out)
+        following = start + 2 + 12 * len(tags) + 4
+        out += struct.pack("<H", len(tags))
+        for tag, value in tags:
+            out += struct.pack("<HHII", tag, 3 if tag != 273 else 4, 1, value)
+        out += struct.pack("<I", following if index < count - 1 else 0)
+    return bytes(out)

@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     embed.add_argument("texts", nargs="+")
     ingest = commands.add_parser("ingest", help="ingest files, directories or globs")
     ingest.add_argument("paths", nargs="+")
-    ingest.add_argument("--out", type=Path, help="write every chunk with its embedding as JSON lines")
+    ingest.add_argument("--out", type=Path, help="write every chunk with its embedding as JSON lines "
+                                                  "(without --out or --json, the chunks' text is printed)")
     ingest.add_argument("--options", type=json.loads, help='OPTIONS as JSON, e.g. \'{"chunk_size": 128}\'')
     ingest.add_argument("--fail-fast", action="store_true", help="stop at the first failed document")
     submit = commands.add_parser("submit", help="submit ingest jobs from a JSON file; prints their ids")
@@ -79,13 +80,21 @@ def _write_chunks(handle, result: IngestResult) -> None:
         handle.write(json.dumps({**chunk, "embedding": [round(float(x), 7) for x in vector]}, ensure_ascii=False) + "\n")
 
 
+def _print_chunks(source: str, result: IngestResult) -> None:
+    """Each chunk's pages, how they were read (text layer or OCR) and its text."""
+    print(f"== {source}: {len(result.chunks)} chunks")
+    for chunk in result.chunks:
+        pages = ",".join(map(str, chunk["pages"]))
+        print(f"[{chunk['chunk_index']}] page {pages} ({chunk.get('method', 'text')}): " + " ".join(chunk["text"].split()))
+
+
 def _table(rows: list[JobResult]) -> str:
-    lines = [f"{'document':40} {'status':7} {'pages':>5} {'chunks':>6}  error"]
+    lines = [f"{'document':40} {'status':7} {'pages':>5} {'ocr':>4} {'chunks':>6}  error"]
     for row in rows:
         summary = row.result.summary if row.ok else {}
         error = "" if row.ok else f"{type(row.error).__name__}: {row.error}"
         lines.append(f"{row.source[-40:]:40} {'ok' if row.ok else 'FAILED':7} {summary.get('pages', ''):>5} "
-                     f"{summary.get('chunks', ''):>6}  {error}")
+                     f"{summary.get('ocr_pages', ''):>4} {summary.get('chunks', ''):>6}  {error}")
     ok = sum(r.ok for r in rows)
     lines.append(f"{ok} of {len(rows)} documents ingested, {len(rows) - ok} failed")
     return "\n".join(lines)
@@ -127,6 +136,9 @@ def cmd_ingest(client: Client, args) -> int:
                 rows.append(JobResult(str(path), str(path), result=result))
                 if out:
                     _write_chunks(out, result)
+                elif not args.json:
+                    bar.clear()
+                    _print_chunks(str(path), result)
             except TritonIngestClientError as exc:
                 rows.append(JobResult(str(path), str(path), error=exc))
             finally:

@@ -106,7 +106,40 @@ INGEST_STREAM = replace(INGEST, name="ingest_stream", decoupled=True)
 """``ingest`` as a gRPC stream: one response per embedded batch (CHUNKS, EMBEDDINGS and a
 progress SUMMARY), then a final response with no chunks and the full SUMMARY."""
 
+OCR_REC_HEIGHT = 48
+"""Height, in pixels, of the text-line crops the OCR recognizer reads."""
+
+OCR_DETECTOR = ModelSpec(
+    name="ocr_detector",
+    max_batch_size=4,
+    inputs=(TensorSpec("IMAGE", "FP32", (3, -1, -1)),),  # a page: BGR, normalised, sides multiples of 32
+    outputs=(TensorSpec("PROBABILITY", "FP32", (1, -1, -1)),),  # text probability per pixel
+)
+
+OCR_RECOGNIZER = ModelSpec(
+    name="ocr_recognizer",
+    max_batch_size=64,
+    inputs=(TensorSpec("CROPS", "FP32", (3, OCR_REC_HEIGHT, -1)),),  # text lines padded to a bucket width
+    outputs=(TensorSpec("PROBABILITIES", "FP32", (-1, -1)),),  # [time steps, classes] for CTC
+)
+OCR_RECOGNIZER_CH = replace(OCR_RECOGNIZER, name="ocr_recognizer_ch")
+"""The recognizer for Chinese (and English) text, 6,625 classes instead of 97."""
+
+OCR = ModelSpec(
+    name="ocr",
+    max_batch_size=0,
+    inputs=(
+        TensorSpec("IMAGE", "STRING", (1,)),  # an encoded image: PNG, JPEG, TIFF (first frame), WebP
+        TensorSpec("OPTIONS", "STRING", (1,), optional=True),  # JSON: language, max_pixels
+    ),
+    outputs=(
+        TensorSpec("LINES", "STRING", (-1,)),  # JSON each: text, score, box (4 corners), reading order
+        TensorSpec("SUMMARY", "STRING", (1,)),  # JSON: width, height, lines, text, timings
+    ),
+)
+
 MODELS: dict[str, ModelSpec] = {
-    m.name: m for m in (TOKENIZER, EMBEDDER, EMBED, EMBEDDER_INT8, EMBED_INT8, INGEST, INGEST_STREAM)
+    m.name: m for m in (TOKENIZER, EMBEDDER, EMBED, EMBEDDER_INT8, EMBED_INT8, INGEST, INGEST_STREAM,
+                        OCR_DETECTOR, OCR_RECOGNIZER, OCR_RECOGNIZER_CH, OCR)
 }
 """Every model in ``model_repository/``, by name."""

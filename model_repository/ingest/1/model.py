@@ -11,5 +11,6 @@ class TritonPythonModel(IngestModel):
         return await adapter.execute_each(requests, INGEST, self._ingest)
 
     async def _ingest(self, inputs, parameters, is_cancelled):
-        result = await ingest_request(self.pipeline, inputs, parameters, self.embed, is_cancelled, metrics=self.metrics)
+        result = await ingest_request(self.pipeline, inputs, parameters, self.embed, is_cancelled, metrics=self.metrics,
+                                      ocr=self.ocr)
         return result.outputs()

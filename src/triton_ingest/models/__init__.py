@@ -1,9 +1,12 @@
 """The models and how they are built: what runs inside Triton's model instances.
 
 ``tokenization`` (UTF-8 policy, truncation, bucket padding), ``batching`` (length-aware packing
-of ragged rows), ``embedding`` (the ONNX Runtime embedder), ``artifacts`` (where the built
-model files live), ``export`` (all-MiniLM-L6-v2 -> ONNX, checked against sentence-transformers)
-and ``engine`` (the TensorRT engine for the ``gpu`` target).
+of ragged rows), ``embedding`` (the ONNX Runtime embedder), ``ocr`` (pre- and post-processing of
+the OCR detector and recognizer), ``image_models`` (those two on ONNX Runtime), ``artifacts``
+(where the built model files live), ``export`` (all-MiniLM-L6-v2 -> ONNX, checked against
+sentence-transformers), ``ocr_export`` (the OCR models, taken from their wheels), ``engine``
+(TensorRT engines for the ``gpu`` target) and ``engine_specs`` (what each engine is built for and
+how it is checked).
 
 May import ``triton_ingest.errors``, ``contracts`` and ``paths`` only: never ``pipeline``,
 ``serving`` or ``gateway``.

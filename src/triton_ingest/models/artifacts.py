@@ -12,6 +12,14 @@ ONNX_FILE = "model.onnx"
 INT8_ONNX_FILE = "model_int8.onnx"  # dynamic int8: per-channel, MatMul weights only
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
+OCR_DETECTOR_FILE = "ocr_det.onnx"  # PP-OCRv4 text detection (DB)
+OCR_RECOGNIZER_FILES = {  # language -> (PP-OCRv4 recognition model, its characters, one per line)
+    "en": ("ocr_rec_en.onnx", "ocr_rec_en_keys.txt"),
+    "ch": ("ocr_rec_ch.onnx", "ocr_rec_ch_keys.txt"),
+}
+MODEL_FILES = (ONNX_FILE, INT8_ONNX_FILE, TOKENIZER_FILE, OCR_DETECTOR_FILE,
+               *(name for pair in OCR_RECOGNIZER_FILES.values() for name in pair))
+"""Everything ``make model`` writes besides the manifest; a mounted model must hold all of them."""
 
 
 def artifact_dir() -> Path:

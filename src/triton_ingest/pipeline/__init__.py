@@ -1,10 +1,13 @@
 """What happens to a document: bytes -> pages -> token chunks -> embeddings, with progress.
 
-``documents`` (type detection, extraction), ``chunking`` (token windows with provenance),
-``options`` (the ``OPTIONS`` of ``ingest``), ``ingest`` (the pipeline), ``progress`` (NVCF
+``documents`` (type detection, page ranges) over the formats ``pdf`` (text layer, rendering for
+OCR), ``office`` (DOCX, PPTX), ``text`` (HTML, Markdown, text) and ``images`` (PNG, JPEG, TIFF,
+WebP); ``extraction`` (worker processes, hard time limit), ``ocr`` (one image through the OCR
+models), ``layout`` (reading order), ``chunking`` (token windows with provenance), ``options``
+(the ``OPTIONS`` of ``ingest`` and ``ocr``), ``ingest`` (the pipeline), ``progress`` (NVCF
 progress and result files) and ``metrics`` (ingest counters).
 
 Pure Python/numpy, testable without Triton: models are called through injected functions
-(``ingest.EmbedFn``). May import ``triton_ingest.errors``, ``contracts``, ``paths`` and
-``triton_ingest.models``; never ``serving`` or ``gateway``.
+(``ingest.EmbedFn``, ``ocr.ModelFn``). May import ``triton_ingest.errors``, ``contracts``,
+``paths`` and ``triton_ingest.models``; never ``serving`` or ``gateway``.
 """

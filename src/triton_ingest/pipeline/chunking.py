@@ -7,6 +7,7 @@ chunk's text re-tokenizes to the same tokens; a single word longer than a
 window is the only thing ever split. No token is dropped, and none repeats
 except in the overlap. With ``text_depth="page"`` windows never cross pages;
 with ``"document"`` pages are joined by a blank line and offsets are in that text.
+A chunk's ``method`` is ``"ocr"`` when any of its pages was read by OCR, else ``"text"``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Chunk:
     token_start: int  # first token's index in the same stream
     token_count: int
     source: str
+    method: str = "text"  # "ocr" when any of its pages was read by OCR
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -88,25 +90,14 @@ class TokenChunker:
 
     def chunks(self, pages: Iterable[Page], text_depth: str = "page", source: str = "") -> Iterator[Chunk]:
         """Chunks in order; ``chunk_index`` counts across the whole document."""
-        index = 0
-        stream = _Stream()
-        for segment, page in enumerate(pages):
-            if text_depth == "page":
-                stream = _Stream()
-                page_base = 0
-            else:
-                if segment:
-                    stream.text += PAGE_SEPARATOR
-                    stream.length += len(PAGE_SEPARATOR)
-                page_base = stream.length
-            stream.text += page.text
-            stream.length += len(page.text)
-            stream.add(page, self._tok.encode(page.text, add_special_tokens=False), page_base, segment)
-            for chunk in self._emit(stream, source, index, final=text_depth == "page"):
-                index += 1
-                yield chunk
-        if text_depth != "page":
-            yield from self._emit(stream, source, index, final=True)
+        feed = self.feed(text_depth, source)
+        for page in pages:
+            yield from feed.add(page)
+        yield from feed.finish()
+
+    def feed(self, text_depth: str = "page", source: str = "") -> "ChunkFeed":
+        """A chunker that takes pages one at a time, as they are extracted."""
+        return ChunkFeed(self, text_depth, source)
 
     def _emit(self, s: _Stream, source: str, index: int, final: bool) -> Iterator[Chunk]:
         while len(s.starts) > self.chunk_size or (final and s.starts):
@@ -138,3 +129,42 @@ class TokenChunker:
         while 0 < start < end and s.words[start] == s.words[start - 1]:
             start -= 1
         return start if start > 0 else end
+
+
+class ChunkFeed:
+    """Pages in, chunks out (``add`` then ``finish``); see :meth:`TokenChunker.chunks`."""
+
+    def __init__(self, chunker: TokenChunker, text_depth: str, source: str):
+        self.chunker, self.text_depth, self.source = chunker, text_depth, source
+        self.stream, self.index, self.segment = _Stream(), 0, 0
+        self.ocr_pages: set[int] = set()
+
+    def add(self, page: Page) -> list[Chunk]:
+        """The chunks that ``page`` completes."""
+        stream = self.stream
+        if self.text_depth == "page":
+            stream = self.stream = _Stream()
+            page_base = 0
+        else:
+            if self.segment:
+                stream.text += PAGE_SEPARATOR
+                stream.length += len(PAGE_SEPARATOR)
+            page_base = stream.length
+        if page.method == "ocr":
+            self.ocr_pages.add(page.number)
+        stream.text += page.text
+        stream.length += len(page.text)
+        stream.add(page, self.chunker._tok.encode(page.text, add_special_tokens=False), page_base, self.segment)
+        self.segment += 1
+        return self._take(final=self.text_depth == "page")
+
+    def finish(self) -> list[Chunk]:
+        """The rest, once the last page is in."""
+        return self._take(final=True) if self.text_depth != "page" else []
+
+    def _take(self, final: bool) -> list[Chunk]:
+        chunks = list(self.chunker._emit(self.stream, self.source, self.index, final))
+        self.index += len(chunks)
+        for chunk in chunks:
+            chunk.method = "ocr" if self.ocr_pages.intersection(chunk.pages) else "text"
+        return chunks

@@ -14,6 +14,7 @@ import asyncio
 import json
 import time
 from collections import deque
+from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Mapping
@@ -23,12 +24,15 @@ import numpy as np
 from ..contracts import EMBEDDING_DIM
 from ..errors import CancelledError, InvalidInputError, TritonIngestError, UnavailableError
 from .chunking import Chunk, TokenChunker
-from .documents import Document, open_document
+from .extraction import DocumentInfo, Extractor, OcrFn
+from .layout import OcrLine, page_text
 from .metrics import IngestMetrics
 from .options import IngestOptions
 from .progress import ASSET_DIR_HEADER, ProgressReporter, nvcf_headers
 
 EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
+OcrModelFn = Callable[[bytes, dict], Awaitable[list[dict]]]
+"""The ``ocr`` model: an encoded image and its OPTIONS -> its LINES (``{"text", "score", "box"}`` each)."""
 BatchFn = Callable[[list[Chunk], np.ndarray, dict], Awaitable[None]]
 
 
@@ -80,18 +84,47 @@ class IngestResult:
 
 @dataclass
 class _Run:
-    """Mutable state of one document's ingestion."""
+    """Mutable state of one document's ingestion: chunks go out in batches of ``embed_batch``,
+    with at most ``max_in_flight`` embed calls outstanding."""
 
-    document: Document
+    info: DocumentInfo
     options: IngestOptions
     reporter: ProgressReporter
+    embed: EmbedFn
+    cancelled: Callable[[], bool]
+    deadline: float
     on_batch: BatchFn | None
     keep: bool
     chunks: list[Chunk] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     count: int = 0
+    ocr_pages: int = 0
+    batch: list[Chunk] = field(default_factory=list)
     pending: deque = field(default_factory=deque)
-    timings: dict = field(default_factory=lambda: {"extract_chunk_ms": 0.0, "embed_wait_ms": 0.0})
+    timings: dict = field(default_factory=lambda: {"extract_chunk_ms": 0.0, "embed_wait_ms": 0.0, "ocr_ms": 0.0})
+
+    async def add(self, chunks: list[Chunk]) -> None:
+        for chunk in chunks:
+            self.batch.append(chunk)
+            if len(self.batch) >= self.options.embed_batch:
+                await self.send()
+
+    async def send(self) -> None:
+        self.check_deadline()
+        if self.cancelled():
+            raise CancelledError("the request was cancelled")
+        batch, self.batch = self.batch, []
+        self.pending.append((asyncio.ensure_future(self.embed([c.text for c in batch])), batch))
+        await asyncio.sleep(0)  # let the BLS request go out before more extraction
+        if len(self.pending) >= self.options.max_in_flight:
+            await self.collect_oldest()
+
+    async def finish(self) -> None:
+        if self.batch:
+            await self.send()
+        while self.pending:
+            self.check_deadline()
+            await self.collect_oldest()
 
     async def collect_oldest(self) -> None:
         t = time.perf_counter()
@@ -105,61 +138,69 @@ class _Run:
         if self.reporter.active:
             self.reporter.write_results(_result_lines(batch, vectors))
         pages_done = batch[-1].pages[-1]
-        progress = {"pages_done": pages_done, "pages_total": self.document.page_count, "chunks_done": self.count}
-        self.reporter.update(100 * pages_done / self.document.page_count, {
+        progress = {"pages_done": pages_done, "pages_total": self.info.page_count, "chunks_done": self.count}
+        self.reporter.update(100 * pages_done / self.info.page_count, {
             **progress,
             "recent_chunks": [{"chunk_index": c.chunk_index, "pages": c.pages, "text": c.text[:200]} for c in batch],
         })
         if self.on_batch is not None:
             await self.on_batch(batch, vectors, progress)
 
-    def check_deadline(self, deadline: float) -> None:
-        if time.monotonic() > deadline:
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
             raise InvalidInputError(
                 f"DOCUMENT was not done after {self.options.time_limit_s} s (time_limit_s); "
                 "split it or raise the limit", "time_limit")
 
-    async def pump(self, chunk_iter, embed: EmbedFn, cancelled: Callable[[], bool], deadline: float) -> None:
-        """Keep up to ``max_in_flight`` embed calls outstanding until the chunks run out."""
-        while True:
-            self.check_deadline(deadline)
-            t = time.perf_counter()
-            batch = [c for _, c in zip(range(self.options.embed_batch), chunk_iter)]
-            self.timings["extract_chunk_ms"] += (time.perf_counter() - t) * 1000
-            if not batch:
-                break
-            if cancelled():
-                raise CancelledError("the request was cancelled")
-            self.pending.append((asyncio.ensure_future(embed([c.text for c in batch])), batch))
-            await asyncio.sleep(0)  # let the BLS request go out before more extraction
-            if len(self.pending) >= self.options.max_in_flight:
-                await self.collect_oldest()
-        while self.pending:
-            self.check_deadline(deadline)
-            await self.collect_oldest()
+    def timed_ocr(self, ocr: OcrFn | None) -> OcrFn | None:
+        """``ocr`` that counts its pages and time into the summary."""
+        if ocr is None:
+            return None
+
+        async def timed(image: bytes) -> str:
+            started = time.perf_counter()
+            text = await ocr(image)
+            self.ocr_pages += 1
+            self.timings["ocr_ms"] += (time.perf_counter() - started) * 1000
+            return text
+
+        return timed
 
 
 class IngestPipeline:
-    def __init__(self, tokenizer_json: str | Path):
+    """Extraction (in ``extractor``'s worker processes), chunking and embedding of documents."""
+
+    def __init__(self, tokenizer_json: str | Path, extractor: Extractor):
         self.chunker = TokenChunker(str(tokenizer_json))
+        self.extractor = extractor
 
     async def run(self, data: bytes, filename: str, options: IngestOptions, embed: EmbedFn,
                   reporter: ProgressReporter, cancelled: Callable[[], bool] = lambda: False,
-                  on_batch: BatchFn | None = None, keep: bool = True) -> IngestResult:
-        """Ingest one document; with ``keep=False`` the result holds the summary only."""
+                  on_batch: BatchFn | None = None, keep: bool = True, ocr: OcrFn | None = None) -> IngestResult:
+        """Ingest one document; with ``keep=False`` the result holds the summary only. ``ocr``
+        reads page images (scans, images); without it, such pages fail the document."""
         t0 = time.perf_counter()
         deadline = time.monotonic() + options.time_limit_s
         if len(data) > options.max_bytes:
             raise InvalidInputError(
                 f"DOCUMENT is {len(data)} bytes; the limit (max_bytes) is {options.max_bytes}", "too_large")
-        document = open_document(data, filename, options.max_pages, options.max_unzipped_bytes)
-        chunker = self.chunker.with_sizes(options.chunk_size, options.chunk_overlap)
-        run = _Run(document, options, reporter, on_batch, keep)
+        opened = await self.extractor.open(data, filename, options.extract_settings(), deadline, options.time_limit_s)
+        run = _Run(opened.info, options, reporter, with_retries(embed), cancelled, deadline, on_batch, keep)
         run.timings["open_ms"] = (time.perf_counter() - t0) * 1000
+        feed = self.chunker.with_sizes(options.chunk_size, options.chunk_overlap).feed(options.text_depth, filename)
         try:
-            await run.pump(chunker.chunks(document.pages, options.text_depth, filename), with_retries(embed), cancelled,
-                           deadline)
+            async with aclosing(opened.pages(run.timed_ocr(ocr))) as pages:
+                while True:
+                    t = time.perf_counter()
+                    page = await anext(pages, None)
+                    chunks = feed.add(page) if page is not None else feed.finish()
+                    run.timings["extract_chunk_ms"] += (time.perf_counter() - t) * 1000
+                    await run.add(chunks)
+                    if page is None:
+                        break
+            await run.finish()
         finally:  # on failure, let outstanding BLS calls finish before the request ends
+            opened.close()
             await asyncio.gather(*(f for f, _ in run.pending), return_exceptions=True)
         summary = _summary(run, filename, time.perf_counter() - t0)
         embeddings = np.vstack(run.vectors) if run.vectors else np.zeros((0, EMBEDDING_DIM), np.float32)
@@ -168,12 +209,12 @@ class IngestPipeline:
 
 
 def _summary(run: _Run, filename: str, seconds: float) -> dict:
-    warnings = list(run.document.warnings)
+    warnings = list(run.info.warnings)
     if not run.count:
-        warnings.append("no text was extracted (a scanned or empty document?)")
+        warnings.append("no text was extracted (an empty document, or images with extract_method \"pdfium\"?)")
     return {
-        "source": filename, "kind": run.document.kind, "encoding": run.document.encoding,
-        "pages": run.document.page_count, "chunks": run.count,
+        "source": filename, "kind": run.info.kind, "encoding": run.info.encoding,
+        "pages": run.info.page_count, "ocr_pages": run.ocr_pages, "chunks": run.count,
         "options": run.options.as_dict(), "warnings": warnings,
         "timings_ms": {**{k: round(v, 1) for k, v in run.timings.items()}, "total_ms": round(seconds * 1000, 1)},
     }
@@ -187,7 +228,8 @@ def _result_lines(batch: list[Chunk], vectors: np.ndarray) -> list[str]:
     return lines
 
 
-def _first(value: np.ndarray | None, name: str) -> bytes | None:
+def single(value: np.ndarray | None, name: str) -> bytes | None:
+    """The one element of an optional BYTES input tensor, as bytes (None when the input is absent)."""
     if value is None:
         return None
     flat = np.asarray(value, dtype=object).reshape(-1)
@@ -210,24 +252,37 @@ def read_asset(headers: Mapping[str, str], asset: str) -> bytes:
     return path.read_bytes()
 
 
+def page_reader(ocr: OcrModelFn | None, options: IngestOptions) -> OcrFn | None:
+    """The text of a page image, read by the ``ocr`` model with the document's OCR options."""
+    if ocr is None:
+        return None
+
+    async def read(image: bytes) -> str:
+        lines = await ocr(image, {"language": options.ocr_language, "max_pixels": options.max_pixels})
+        return page_text([OcrLine(**line) for line in lines])
+
+    return read
+
+
 async def ingest_request(pipeline: IngestPipeline, inputs: Mapping[str, np.ndarray | None],
                          parameters: Mapping[str, object], embed: EmbedFn,
                          cancelled: Callable[[], bool] = lambda: False,
-                         on_batch: BatchFn | None = None, metrics: IngestMetrics | None = None) -> IngestResult:
+                         on_batch: BatchFn | None = None, metrics: IngestMetrics | None = None,
+                         ocr: OcrModelFn | None = None) -> IngestResult:
     """One ``ingest`` (or, with ``on_batch``, ``ingest_stream``) request from tensors and parameters."""
     headers = nvcf_headers(parameters)
     reporter = ProgressReporter(headers)
     try:
-        document = _first(inputs.get("DOCUMENT"), "DOCUMENT")
-        filename = (_first(inputs.get("FILENAME"), "FILENAME") or b"").decode("utf-8", errors="replace")
-        options = IngestOptions.parse(_first(inputs.get("OPTIONS"), "OPTIONS"))
+        document = single(inputs.get("DOCUMENT"), "DOCUMENT")
+        filename = (single(inputs.get("FILENAME"), "FILENAME") or b"").decode("utf-8", errors="replace")
+        options = IngestOptions.parse(single(inputs.get("OPTIONS"), "OPTIONS"))
         if options.asset:
             document = read_asset(headers, options.asset)
             filename = filename or options.asset
         if document is None:
             raise InvalidInputError("DOCUMENT is required")
         result = await pipeline.run(document, filename, options, embed, reporter, cancelled,
-                                    on_batch=on_batch, keep=on_batch is None)
+                                    on_batch=on_batch, keep=on_batch is None, ocr=page_reader(ocr, options))
     except BaseException as exc:
         reporter.fail(str(exc) if isinstance(exc, TritonIngestError) else "internal error")
         if metrics is not None:

@@ -15,6 +15,11 @@
 | max_in_flight   | 8         | BLS calls in flight at once per document                   |
 | asset           | ""        | read the document from NVCF-ASSET-DIR/<asset> (NVCF inputs |
 |                 |           | over 5 MB) instead of DOCUMENT                             |
+| extract_method  | "hybrid"  | "hybrid": OCR the pages with no usable text layer (and     |
+|                 |           | images); "pdfium": text layers only; "ocr": OCR every page |
+| ocr_language    | "en"      | "en" (Latin script) or "ch" (Chinese and English) recognizer |
+| ocr_dpi         | 150       | resolution PDF pages are rendered at for OCR, 72..300      |
+| max_pixels      | 40000000  | larger images (or rendered pages) are rejected (scaled)    |
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from dataclasses import asdict, dataclass, fields
 
 from ..contracts import MAX_SEQ_LENGTH
 from ..errors import InvalidInputError
+from .documents import METHODS, ExtractSettings
+
+OCR_LANGUAGES = ("en", "ch")
 
 MAX_CHUNK_TOKENS = MAX_SEQ_LENGTH - 2
 
@@ -42,7 +50,40 @@ LIMITS = {
     "time_limit_s": (1, 86_400),
     "embed_batch": (1, 64),
     "max_in_flight": (1, 64),
+    "ocr_dpi": (72, 300),
+    "max_pixels": (1, 500_000_000),
 }
+CHOICES = {
+    "text_depth": ("page", "document"),
+    "extract_method": METHODS,
+    "ocr_language": OCR_LANGUAGES,
+}
+
+
+def parse_options(cls, raw: bytes | str | None, limits: dict, choices: dict):
+    """``cls`` (a frozen dataclass) from JSON ``raw``; every problem is an OptionsError naming the key.
+    ``limits``: integer keys and their inclusive ranges; ``choices``: string keys and their values."""
+    if raw is None or (isinstance(raw, (bytes, str)) and not raw.strip()):
+        return cls()
+    try:
+        given = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise OptionsError(f"OPTIONS is not valid JSON ({exc})") from None
+    if not isinstance(given, dict):
+        raise OptionsError("OPTIONS must be a JSON object")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise OptionsError(f"OPTIONS has unknown key(s) {unknown}; known keys are {sorted(known)}")
+    for key, (low, high) in limits.items():
+        value = given.get(key, getattr(cls, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise OptionsError(f"OPTIONS.{key} must be an integer in [{low}, {high}], got {value!r}")
+    for key, allowed in choices.items():
+        if given.get(key, getattr(cls, key)) not in allowed:
+            names = " or ".join(f'"{a}"' for a in allowed)
+            raise OptionsError(f"OPTIONS.{key} must be {names}, got {given[key]!r}")
+    return cls(**given)
 
 
 @dataclass(frozen=True)
@@ -57,34 +98,36 @@ class IngestOptions:
     embed_batch: int = 16
     max_in_flight: int = 8
     asset: str = ""
+    extract_method: str = "hybrid"
+    ocr_language: str = "en"
+    ocr_dpi: int = 150
+    max_pixels: int = 40_000_000
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> "IngestOptions":
         """Parse and validate ``OPTIONS``; every problem is an InvalidInputError naming the key."""
-        if raw is None or (isinstance(raw, (bytes, str)) and not raw.strip()):
-            return cls()
-        try:
-            given = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise OptionsError(f"OPTIONS is not valid JSON ({exc})") from None
-        if not isinstance(given, dict):
-            raise OptionsError("OPTIONS must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise OptionsError(f"OPTIONS has unknown key(s) {unknown}; known keys are {sorted(known)}")
-        for key, (low, high) in LIMITS.items():
-            value = given.get(key, getattr(cls, key))
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise OptionsError(f"OPTIONS.{key} must be an integer in [{low}, {high}], got {value!r}")
-        options = cls(**given)
+        options = parse_options(cls, raw, LIMITS, CHOICES)
         if not isinstance(options.asset, str):
             raise OptionsError(f"OPTIONS.asset must be a string, got {options.asset!r}")
-        if options.text_depth not in ("page", "document"):
-            raise OptionsError(f'OPTIONS.text_depth must be "page" or "document", got {options.text_depth!r}')
         if options.chunk_overlap >= options.chunk_size:
             raise OptionsError("OPTIONS.chunk_overlap must be smaller than OPTIONS.chunk_size")
         return options
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def extract_settings(self) -> ExtractSettings:
+        return ExtractSettings(self.max_pages, self.max_unzipped_bytes, self.max_pixels, self.extract_method,
+                               self.ocr_dpi)
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """``OPTIONS`` of the ``ocr`` model (the same keys as ingest's ``ocr_language`` and ``max_pixels``)."""
+
+    language: str = "en"
+    max_pixels: int = 40_000_000
+
+    @classmethod
+    def parse(cls, raw: bytes | str | None) -> "OcrOptions":
+        return parse_options(cls, raw, {"max_pixels": LIMITS["max_pixels"]}, {"language": OCR_LANGUAGES})

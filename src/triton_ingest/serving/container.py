@@ -1,11 +1,12 @@
 """``triton-ingest-server prepare``: the container's entrypoint, run before ``tritonserver``.
 
-1. Artefacts: a model mounted by NVCF at ``/config/models/<name>`` (holding
-   ``model.onnx``, ``model_int8.onnx`` and ``tokenizer.json``) wins over the copy baked into the image.
+1. Artefacts: a model mounted by NVCF at ``/config/models/<name>`` (holding everything ``make
+   model`` writes: ``model.onnx``, ``model_int8.onnx``, ``tokenizer.json`` and the OCR models) wins
+   over the copy baked into the image.
 2. Target: ``gpu`` when ``nvidia-smi`` shows a GPU, else ``cpu`` (or forced).
-3. ``gpu``: the TensorRT engine for *this* GPU is taken from the cache, or built
-   and parity-checked once (engines are GPU-specific). The cache lives in a
-   writable directory, never in the read-only ``/config``.
+3. ``gpu``: the TensorRT engines for *this* GPU (embedder, OCR detector and recognizers) are taken
+   from the cache, or built and parity-checked once (engines are GPU-specific). The cache lives in
+   a writable directory, never in the read-only ``/config``.
 4. The repository for the target is rendered into a writable directory, and the
    command after ``--`` (the image's ``CMD``, i.e. ``tritonserver …``) runs: with
    ``--supervise`` (the image's default) as a child under the stub watchdog with a
@@ -20,8 +21,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..models.artifacts import ENV_VAR, INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact_dir
-from ..models.engine import EngineError, detect_gpu, ensure_engine
+from ..models.artifacts import ENV_VAR, MODEL_FILES, artifact_dir
+from ..models.engine import EngineError, detect_gpu, ensure_engines
 from ..paths import DEFAULT_MODEL_REPOSITORY
 from .repository import TARGETS, bls_callers, render
 
@@ -52,10 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def mounted_artifacts(models_dir: Path, model_name: str) -> Path | None:
-    """``models_dir/model_name`` when it holds a complete model (what ``make model`` writes:
-    fp32 and int8 ONNX, tokenizer), else ``None``: a partial mount must not break a model."""
+    """``models_dir/model_name`` when it holds a complete model (everything ``make model`` writes),
+    else ``None``: a partial mount must not break a model."""
     candidate = Path(models_dir) / model_name
-    if all((candidate / name).is_file() for name in (ONNX_FILE, INT8_ONNX_FILE, TOKENIZER_FILE)):
+    if all((candidate / name).is_file() for name in MODEL_FILES):
         return candidate
     return None
 
@@ -72,13 +73,11 @@ def prepare(args: argparse.Namespace) -> Path:
     artifacts = mounted or artifact_dir()
     os.environ[ENV_VAR] = str(artifacts)  # the exec'd server's Python models read it
     target = resolve_target(args.target)
-    engine = None
-    if target == "gpu":
-        engine = ensure_engine(artifacts / ONNX_FILE, artifacts / TOKENIZER_FILE, args.cache_dir)
-    repository = render(target, args.repository, engine=engine, source=args.source)
+    engines = ensure_engines(artifacts, args.cache_dir) if target == "gpu" else {}
+    repository = render(target, args.repository, engines=engines, source=args.source)
     print(f"triton-ingest prepare: target {target}, artefacts {artifacts}"
           f"{' (mounted)' if mounted else ''}, repository {repository}"
-          f"{f', engine {engine}' if engine else ''}", flush=True)
+          + "".join(f", engine {model} {plan}" for model, plan in engines.items()), flush=True)
     return repository
 
 

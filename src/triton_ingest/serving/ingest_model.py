@@ -1,11 +1,12 @@
-"""The shared set-up of the `ingest` and `ingest_stream` Python models (BLS to `embed`)."""
+"""The shared set-up of the `ingest` and `ingest_stream` Python models (BLS to `embed` and `ocr`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..contracts import MODELS
+from ..contracts import MODELS, OCR
 from ..models.artifacts import TOKENIZER_FILE, artifact
+from ..pipeline.extraction import Extractor
 from ..pipeline.ingest import IngestPipeline
 from ..pipeline.metrics import IngestMetrics
 from . import triton_adapter as adapter
@@ -13,12 +14,19 @@ from .repository import bls_calls
 
 
 class IngestModel:
-    """Base of both models' ``TritonPythonModel``: pipeline, BLS embed and metrics, loaded once.
+    """Base of both models' ``TritonPythonModel``: pipeline, BLS calls and metrics, loaded once.
 
-    Chunks are embedded by the first model the config's ``bls_calls`` parameter names (``embed``)."""
+    Chunks are embedded by the first model the config's ``bls_calls`` parameter names (``embed``);
+    page images go to ``ocr`` when it is named too. ``extract_workers`` worker processes extract."""
 
     def initialize(self, args: dict[str, Any]) -> None:
-        embed_model = bls_calls(adapter.model_params(args))[0]
-        self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE))
-        self.embed = adapter.bls_embed(MODELS[embed_model])
+        params = adapter.model_params(args)
+        calls = bls_calls(params)
+        self.extractor = Extractor(workers=int(params.get("extract_workers", "1")))
+        self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE), self.extractor)
+        self.embed = adapter.bls_embed(MODELS[calls[0]])
+        self.ocr = adapter.bls_ocr(OCR) if OCR.name in calls else None
         self.metrics = IngestMetrics(args["model_name"], adapter.counter)
+
+    def finalize(self) -> None:
+        self.extractor.close()

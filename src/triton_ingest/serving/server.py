@@ -120,7 +120,7 @@ class TritonServer(LocalEndpoints):
     env: dict[str, str] = field(default_factory=dict)  # extra environment for tritonserver and its stubs
     process: subprocess.Popen | None = field(default=None, init=False)
     watchdog: StubWatchdog | None = field(default=None, init=False)
-    drained: tuple[str, ...] = field(default=(), init=False)  # the BLS callers, unloaded before SIGTERM
+    drained: tuple[tuple[str, ...], ...] = field(default=(), init=False)  # BLS callers, unloaded in stages before SIGTERM
     _draining: threading.Thread | None = field(default=None, init=False, repr=False)
     _token: str = field(default_factory=new_token, init=False, repr=False)
 

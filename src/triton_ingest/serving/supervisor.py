@@ -38,7 +38,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> bool:
     return False
 
 
-def supervise(command: list[str], drained: tuple[str, ...], ready_timeout: float = 1800,
+def supervise(command: list[str], drained: tuple[tuple[str, ...], ...], ready_timeout: float = 1800,
               drain_timeout: float = 30) -> int:
     """Run ``command`` (tritonserver) under the watchdog; on SIGTERM/SIGINT drain the models
     ``drained`` (those making BLS calls), then stop."""

@@ -17,7 +17,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from ..contracts import ModelSpec
-from ..errors import InternalError, TritonIngestError, UnavailableError, is_transient
+from ..errors import InternalError, InvalidInputError, TritonIngestError, UnavailableError, is_transient
 
 Inputs = dict[str, "np.ndarray | None"]
 Outputs = dict[str, np.ndarray]
@@ -76,22 +76,52 @@ def request_parameters(request: Any) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
+async def bls_infer(spec: ModelSpec, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Call model ``spec`` through BLS; its outputs by name. A transient failure (a full queue, a
+    model being reloaded) is an UnavailableError, a bad request an InvalidInputError."""
+    request = pb_utils.InferenceRequest(
+        model_name=spec.name, requested_output_names=[o.name for o in spec.outputs],
+        inputs=[pb_utils.Tensor(name, array) for name, array in tensors.items()])
+    reply = await request.async_exec()
+    if reply.has_error():
+        error = reply.error()
+        message = error.message()
+        if is_transient(message):
+            raise UnavailableError(f"{spec.name} failed: {message}")
+        if getattr(error, "code", lambda: None)() == pb_utils.TritonError.INVALID_ARG:
+            raise InvalidInputError(f"{spec.name}: {message}")
+        raise InternalError(f"{spec.name} failed: {message}")
+    return {o.name: pb_utils.get_output_tensor_by_name(reply, o.name).as_numpy() for o in spec.outputs}
+
+
 def bls_embed(spec: ModelSpec) -> Callable[[list[str]], Awaitable[np.ndarray]]:
     """An async ``embed(texts) -> [n, 384]`` that calls model ``spec`` through BLS."""
     text, output = spec.inputs[0], spec.outputs[0]
 
     async def embed(texts: list[str]) -> np.ndarray:
-        tensor = pb_utils.Tensor(text.name, np.array([[t.encode()] for t in texts], dtype=object))
-        request = pb_utils.InferenceRequest(
-            model_name=spec.name, requested_output_names=[output.name], inputs=[tensor]
-        )
-        reply = await request.async_exec()
-        if reply.has_error():
-            message = reply.error().message()
-            raise (UnavailableError if is_transient(message) else InternalError)(f"{spec.name} failed: {message}")
-        return pb_utils.get_output_tensor_by_name(reply, output.name).as_numpy()
+        array = np.array([[t.encode()] for t in texts], dtype=object)
+        return (await bls_infer(spec, {text.name: array}))[output.name]
 
     return embed
+
+
+def bls_array(spec: ModelSpec) -> Callable[[np.ndarray], Awaitable[np.ndarray]]:
+    """An async ``call(batch) -> output`` for a model of one input and one output tensor."""
+
+    async def call(batch: np.ndarray) -> np.ndarray:
+        return (await bls_infer(spec, {spec.inputs[0].name: batch}))[spec.outputs[0].name]
+
+    return call
+
+
+def bls_ocr(spec: ModelSpec) -> Callable[[bytes, dict], Awaitable[list[dict]]]:
+    """An async ``ocr(image, options) -> lines`` that calls the ``ocr`` model through BLS."""
+
+    async def ocr(image: bytes, options: dict) -> list[dict]:
+        tensors = {"IMAGE": np.array([image], dtype=object), "OPTIONS": np.array([json.dumps(options).encode()], dtype=object)}
+        return [json.loads(line) for line in (await bls_infer(spec, tensors))["LINES"]]
+
+    return ocr
 
 
 async def _call(handler: Callable[..., Awaitable[Outputs]], request: Any, spec: ModelSpec, *extra) -> "Outputs | Exception":

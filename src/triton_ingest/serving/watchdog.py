@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import psutil
 
@@ -78,23 +78,28 @@ def repository_call(http_url: str, token: str, path: str, body: dict, timeout: f
         return reply.read()
 
 
-def drain(http_url: str, token: str, models: tuple[str, ...], timeout: float) -> bool:
-    """Unload ``models`` and wait until their in-flight requests are done; False on timeout or
-    on any error (the caller sends SIGTERM either way)."""
+def drain(http_url: str, token: str, stages: Sequence[Sequence[str]], timeout: float) -> bool:
+    """Unload the models of each stage in turn, waiting until a stage's in-flight requests are done
+    before the next (a BLS model still needs the models it calls); False on timeout or on any error
+    (the caller sends SIGTERM either way)."""
     deadline = time.monotonic() + timeout
     try:
-        for model in models:
-            repository_call(http_url, token, f"models/{model}/unload",
-                            {"parameters": {"unload_dependents": False}}, max(1.0, deadline - time.monotonic()))
-        while time.monotonic() < deadline:
-            index = json.loads(repository_call(http_url, token, "index", {}, max(1.0, deadline - time.monotonic())))
-            busy = [m for m in index if m["name"] in models and m.get("state") in ("READY", "UNLOADING")]
-            if not busy:
-                return True
-            time.sleep(0.2)
+        for models in stages:
+            for model in models:
+                repository_call(http_url, token, f"models/{model}/unload",
+                                {"parameters": {"unload_dependents": False}}, max(1.0, deadline - time.monotonic()))
+            while not _drained(http_url, token, models, deadline):
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.2)
     except Exception:  # noqa: BLE001 - a failed drain must never keep the server from stopping
         return False
-    return False
+    return True
+
+
+def _drained(http_url: str, token: str, models: Sequence[str], deadline: float) -> bool:
+    index = json.loads(repository_call(http_url, token, "index", {}, max(1.0, deadline - time.monotonic())))
+    return not [m for m in index if m["name"] in models and m.get("state") in ("READY", "UNLOADING")]
 
 
 class StubWatchdog(threading.Thread):

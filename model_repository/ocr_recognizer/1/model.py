@@ -1,0 +1,1 @@
+../../ocr_detector/1/model.py

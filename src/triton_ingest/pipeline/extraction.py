@@ -1,0 +1,166 @@
+"""Extraction in a bounded pool of worker processes, off the model's event loop.
+
+Every parser and renderer (pdfium, python-docx, python-pptx, Pillow, lexbor) runs in a worker
+process (pebble), so extraction of one document overlaps the embedding of another, and a document
+that is not done by its deadline (``time_limit_s``) is stopped for real: the worker stuck inside
+pdfium or a decoder is killed, the document fails with INVALID_ARG naming the limit, and the pool
+starts a fresh worker. Other documents are not affected.
+
+The document is written once to a private temporary file, which the workers read by path and which
+is deleted when the document is done. PDFs are extracted in ranges of ``PAGES_PER_TASK`` pages, a
+few ranges ahead of the chunker; pages that need OCR go to the injected ``ocr`` function as soon as
+they are rendered, a bounded number at once, and come back in page order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+from ..errors import InvalidInputError
+from .documents import ExtractSettings, Page, open_document
+
+PAGES_PER_TASK = 8
+TASKS_AHEAD = 2  # extraction ranges in flight ahead of the chunker
+OCR_IN_FLIGHT = 4  # pages at the OCR model at once, per document
+OcrFn = Callable[[bytes], Awaitable[str]]
+"""The text of one page image (encoded)."""
+
+
+@dataclass
+class DocumentInfo:
+    """What opening a document tells (sent back from a worker)."""
+
+    kind: str
+    page_count: int
+    encoding: str | None
+    warnings: list[str]
+
+
+def describe(path: str, filename: str, settings: ExtractSettings) -> DocumentInfo:
+    """Worker task: open the document, check its limits and say what it is."""
+    document = open_document(Path(path).read_bytes(), filename, settings)
+    try:
+        return DocumentInfo(document.kind, document.page_count, document.encoding, document.warnings)
+    finally:
+        document.close()
+
+
+def extract(path: str, filename: str, settings: ExtractSettings, first: int, last: int) -> list[Page]:
+    """Worker task: pages ``[first, last)``; a page for OCR carries its image."""
+    document = open_document(Path(path).read_bytes(), filename, settings)
+    try:
+        return list(document.read(first, last))
+    finally:
+        document.close()
+
+
+def python_executable() -> str:
+    """The interpreter for worker processes. Inside Triton's Python-backend stub, ``sys.executable``
+    is the stub itself, so the environment's own ``python`` is used."""
+    if Path(sys.executable).name.startswith("python"):
+        return sys.executable
+    return str(Path(sys.prefix) / "bin" / "python3")
+
+
+class Extractor:
+    """A pool of ``workers`` extraction processes, shared by every document of one model instance."""
+
+    def __init__(self, workers: int = 1, initializer: Callable[[], None] | None = None):
+        import pebble
+
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+        context.set_executable(python_executable())
+        self.pool = pebble.ProcessPool(max_workers=workers, context=context, initializer=initializer)
+
+    def close(self) -> None:
+        self.pool.stop()
+        self.pool.join()
+
+    async def _run(self, deadline: float, time_limit_s: int, function, *args):
+        """``function(*args)`` in a worker; killed, and the document failed, at ``deadline``."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _over_time(time_limit_s)
+        future = self.pool.schedule(function, args=args)
+        try:  # the deadline covers waiting for a worker too; cancelling stops the worker running it
+            return await asyncio.wait_for(asyncio.wrap_future(future), remaining)
+        except asyncio.TimeoutError:
+            raise _over_time(time_limit_s) from None
+        finally:
+            future.cancel()
+
+    async def open(self, data: bytes, filename: str, settings: ExtractSettings, deadline: float,
+                   time_limit_s: int) -> "OpenedDocument":
+        """Write the document to a private file and describe it in a worker."""
+        handle, path = tempfile.mkstemp(prefix="triton-ingest-document-")
+        opened = OpenedDocument(self, path, filename, settings, deadline, time_limit_s)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            opened.info = await self._run(deadline, time_limit_s, describe, path, filename, settings)
+        except BaseException:
+            opened.close()
+            raise
+        return opened
+
+
+def _over_time(time_limit_s: int) -> InvalidInputError:
+    return InvalidInputError(f"DOCUMENT was not done after {time_limit_s} s (time_limit_s); split it or "
+                             "raise the limit", "time_limit")
+
+
+class OpenedDocument:
+    """A document being extracted: its file, what it is, and its pages as they come."""
+
+    def __init__(self, extractor: Extractor, path: str, filename: str, settings: ExtractSettings, deadline: float,
+                 time_limit_s: int):
+        self.extractor, self.path, self.filename, self.settings = extractor, path, filename, settings
+        self.deadline, self.time_limit_s = deadline, time_limit_s
+        self.info: DocumentInfo | None = None
+
+    def close(self) -> None:
+        Path(self.path).unlink(missing_ok=True)
+
+    def _ranges(self) -> deque[tuple[int, int]]:
+        step = PAGES_PER_TASK if self.info.kind == "pdf" else self.info.page_count
+        return deque((first, min(first + step, self.info.page_count)) for first in range(0, self.info.page_count, step))
+
+    async def pages(self, ocr: OcrFn | None) -> AsyncIterator[Page]:
+        """Every page in order, text filled in; extraction and OCR run ahead of the consumer."""
+        ranges, extracting, ready = self._ranges(), deque(), deque()
+        limit = asyncio.Semaphore(OCR_IN_FLIGHT)
+        try:
+            while ranges or extracting or ready:
+                while ranges and len(extracting) < TASKS_AHEAD:
+                    first, last = ranges.popleft()
+                    extracting.append(asyncio.ensure_future(self.extractor._run(
+                        self.deadline, self.time_limit_s, extract, self.path, self.filename, self.settings, first, last)))
+                if not ready:
+                    for page in await extracting.popleft():
+                        ready.append(asyncio.ensure_future(_read(page, ocr, limit)))
+                    continue
+                yield await ready.popleft()
+        finally:
+            for pending in (*extracting, *ready):
+                pending.cancel()
+
+
+async def _read(page: Page, ocr: OcrFn | None, limit: asyncio.Semaphore) -> Page:
+    """``page`` with its text: OCR'd when it carries an image."""
+    if page.image is None:
+        return page
+    if ocr is None:
+        raise InvalidInputError("DOCUMENT needs OCR (a scanned page or an image), which this server does not serve; "
+                                'send OPTIONS {"extract_method": "pdfium"} to skip those pages', "ocr_unavailable")
+    async with limit:
+        text = await ocr(page.image)
+    return Page(page.number, text, "ocr")

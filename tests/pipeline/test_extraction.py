@@ -1,0 +1,81 @@
+"""Extraction in worker processes: pages in order with OCR filled in, and a hard time limit that
+kills a stuck worker without harming other documents (a real pebble pool, no server)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from support.documents import make_pdf
+from support.hanging import MARKER, PID_FILE, hang_on_marked_pages
+from support.scans import PROSE, mixed_pdf
+from support.waiting import wait_until
+from triton_ingest.errors import InvalidInputError
+from triton_ingest.pipeline.documents import ExtractSettings
+from triton_ingest.pipeline.extraction import PAGES_PER_TASK, Extractor
+
+
+@pytest.fixture(scope="module")
+def hanging_pool(tmp_path_factory):
+    """Two workers that hang on any page saying HANG-THE-EXTRACTOR (and write down their pid)."""
+    os.environ[PID_FILE] = str(tmp_path_factory.mktemp("hanging") / "pid")
+    extractor = Extractor(workers=2, initializer=hang_on_marked_pages)
+    yield extractor
+    extractor.close()
+
+
+async def extract(extractor: Extractor, data: bytes, time_limit_s: int = 600, ocr=None) -> list:
+    opened = await extractor.open(data, "doc.pdf", ExtractSettings(), time.monotonic() + time_limit_s, time_limit_s)
+    try:
+        return [page async for page in opened.pages(ocr)]
+    finally:
+        opened.close()
+
+
+def test_pages_arrive_in_order_with_ocr_text_filled_in(hanging_pool):
+    layout = [("text", PROSE[0]), ("scan", PROSE[1]), ("text", PROSE[2]), ("scan", PROSE[3])]
+    read = []
+
+    async def ocr(image: bytes) -> str:
+        read.append(image[:8])
+        call = len(read)
+        await asyncio.sleep(0.2 / call)  # the later page finishes first: the order must still hold
+        return f"ocr text {call}"
+
+    pages = asyncio.run(extract(hanging_pool, mixed_pdf(layout), ocr=ocr))
+    assert [(p.number, p.method) for p in pages] == [(1, "text"), (2, "ocr"), (3, "text"), (4, "ocr")]
+    assert read == [b"\x89PNG\r\n\x1a\n"] * 2 and all(p.image is None for p in pages)
+    assert pages[0].text.startswith("Triton") and (pages[1].text, pages[3].text) == ("ocr text 1", "ocr text 2")
+
+
+def test_a_long_pdf_is_extracted_in_ranges_in_order(hanging_pool):
+    pages = asyncio.run(extract(hanging_pool, make_pdf(3 * PAGES_PER_TASK + 1, paragraphs=1)))
+    assert [p.number for p in pages] == list(range(1, 3 * PAGES_PER_TASK + 2))
+
+
+def test_a_page_that_needs_ocr_without_an_ocr_model_fails_clearly(hanging_pool):
+    with pytest.raises(InvalidInputError, match="needs OCR"):
+        asyncio.run(extract(hanging_pool, mixed_pdf([("scan", PROSE[0])])))
+
+
+def test_a_stuck_worker_is_killed_at_the_time_limit_and_others_are_unharmed(hanging_pool):
+    stuck = mixed_pdf([("text", PROSE[0]), ("text", f"{MARKER} {PROSE[1]}")])
+    good = make_pdf(2 * PAGES_PER_TASK)
+
+    async def both():
+        return await asyncio.gather(extract(hanging_pool, stuck, time_limit_s=3), extract(hanging_pool, good),
+                                    return_exceptions=True)
+
+    failed, pages = asyncio.run(both())
+    assert isinstance(failed, InvalidInputError) and failed.reason == "time_limit"
+    assert "not done after 3 s (time_limit_s)" in str(failed)
+    assert [p.number for p in pages] == list(range(1, 2 * PAGES_PER_TASK + 1))
+    stuck_worker = int(Path(os.environ[PID_FILE]).read_text())
+    wait_until(lambda: not psutil.pid_exists(stuck_worker), "the stuck worker to be killed")
+    again = asyncio.run(extract(hanging_pool, make_pdf(1)))  # the pool replaced the killed worker
+    assert [p.number for p in again] == [1]
