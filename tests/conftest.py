@@ -17,7 +17,7 @@ import tritonclient.http as httpclient
 
 from support.clients import HTTP_TIMEOUT, PROTOCOLS
 from support.pytriton import PyTritonProcess
-from triton_ingest.models.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact
+from triton_ingest.models.artifacts import OCR_DETECTOR_FILE, OCR_RECOGNIZER_FILES, ONNX_FILE, TOKENIZER_FILE, artifact
 from triton_ingest.serving.server import TritonServer
 
 
@@ -71,6 +71,17 @@ def reference_model():
     from triton_ingest.models.export import source_model_dir
 
     return SentenceTransformer(str(source_model_dir()), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def rapidocr():
+    """RapidOCR 1.4.4 in-process with our detector and English recognizer, no direction classifier:
+    the reference for the OCR pre- and post-processing."""
+    from rapidocr_onnxruntime import RapidOCR
+
+    model, keys = OCR_RECOGNIZER_FILES["en"]
+    return RapidOCR(det_model_path=str(artifact(OCR_DETECTOR_FILE)), rec_model_path=str(artifact(model)),
+                    rec_keys_path=str(artifact(keys)), use_cls=False)
 
 
 @pytest.fixture(scope="session")

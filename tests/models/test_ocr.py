@@ -6,25 +6,17 @@ do); RapidOCR is configured with the same detector and recognizer and no directi
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
-from support.scans import FONTS, PROSE, encoded, render, text_pdf, word_recall
+from support.scans import FONTS, PROSE, assert_same_lines, encoded, render, text_pdf, word_recall
 from triton_ingest.models import ocr
 from triton_ingest.models.artifacts import OCR_DETECTOR_FILE, OCR_RECOGNIZER_FILES, artifact
 from triton_ingest.models.image_models import OnnxImageModel
 from triton_ingest.pipeline.images import decode_bgr
 from triton_ingest.pipeline.ocr import OcrEngine
-
-
-@pytest.fixture(scope="module")
-def rapidocr():
-    from rapidocr_onnxruntime import RapidOCR
-
-    model, keys = OCR_RECOGNIZER_FILES["en"]
-    return RapidOCR(det_model_path=str(artifact(OCR_DETECTOR_FILE)), rec_model_path=str(artifact(model)),
-                    rec_keys_path=str(artifact(keys)), use_cls=False)
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +48,8 @@ def test_detection_input_is_what_rapidocr_feeds_the_detector(rapidocr, page_png)
 
 
 def test_served_pipeline_reads_the_same_lines_as_rapidocr(rapidocr, engine, page_png):
-    expected, _ = rapidocr(page_png)
     result = asyncio.run(engine.read_bytes(page_png, 40_000_000))
-    assert len(result.lines) == len(expected) >= 3
-    for ours, (box, text, _) in zip(sorted(result.lines, key=lambda l: l.box[0][1]), sorted(expected, key=lambda e: e[0][0][1])):
-        assert np.abs(np.array(ours.box) - np.array(box)).max() <= 1, (ours.box, box)
-        assert ours.text == text
+    assert_same_lines([asdict(line) for line in result.lines], rapidocr(page_png)[0])
     assert word_recall(" ".join(PROSE[:3]), result.text) >= 0.95
 
 

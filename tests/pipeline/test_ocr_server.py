@@ -3,7 +3,9 @@ image and PPTX documents, over both deployments. Pages are small (a few lines) t
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,8 +13,19 @@ from tritonclient.utils import InferenceServerException
 
 from support.clients import INVALID_ARG, client_module, embed, ingest_with
 from support.hostile import png_header
-from support.scans import (FONTS, PROSE, encoded, mixed_pdf, multipage_tiff, pptx_deck, render, scanned_pdf, text_pdf,
-                           word_recall)
+from support.scans import (
+    FONTS,
+    PROSE,
+    assert_same_lines,
+    encoded,
+    mixed_pdf,
+    multipage_tiff,
+    pptx_deck,
+    render,
+    scanned_pdf,
+    text_pdf,
+    word_recall,
+)
 from triton_ingest.contracts import OCR
 
 pytestmark = pytest.mark.integration
@@ -28,6 +41,10 @@ def ocr_with(client, protocol: str, image: bytes, options: dict | None = None) -
             tensors.append(tensor)
     result = client.infer(OCR.name, tensors)
     return [json.loads(line) for line in result.as_numpy("LINES")], json.loads(result.as_numpy("SUMMARY")[0])
+
+
+def letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", text.lower())
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +63,22 @@ def test_ocr_reads_rendered_pages_with_high_word_recall(clients, protocol, pages
         for line in lines:
             assert 0.5 <= line["score"] <= 1 and len(line["box"]) == 4
             assert all(0 <= x <= summary["width"] and 0 <= y <= summary["height"] for x, y in line["box"])
+
+
+def test_served_ocr_reads_the_same_lines_as_in_process_rapidocr(clients, protocol, pages, rapidocr):
+    """Same models, same image: the served pre- and post-processing is RapidOCR's, line for line."""
+    png = encoded(render(pages[1][1], 0, 150))
+    lines, _ = ocr_with(clients[protocol], protocol, png)
+    assert_same_lines(lines, rapidocr(png)[0])
+
+
+def test_the_chinese_recognizer_is_served_too(clients, protocol, pages):
+    """``language: "ch"``: the Chinese-and-English recognizer. It reads Latin letters well but drops
+    the spaces between English words, which is why English is the default."""
+    paragraph, pdf = pages[0]
+    lines, summary = ocr_with(clients[protocol], protocol, encoded(render(pdf, 0, 150)), {"language": "ch"})
+    assert summary["language"] == "ch" and len(lines) >= 3
+    assert difflib.SequenceMatcher(None, letters(paragraph), letters(summary["text"])).ratio() >= 0.9
 
 
 def test_ocr_lines_come_in_reading_order(clients, pages):

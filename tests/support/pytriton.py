@@ -9,11 +9,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from triton_ingest.contracts import INGEST, INGEST_STREAM, OCR
 from triton_ingest.paths import BUILD, REPO_ROOT
 from triton_ingest.serving.server import LocalEndpoints, ServerStartError, free_port, http_ready
 
-READY_PATHS = ("/v2/health/ready", "/v2/models/ingest/ready", "/v2/models/ingest_stream/ready")
-"""Ready means the server and both models PyTriton binds in Python."""
+READY_PATHS = ("/v2/health/ready", *(f"/v2/models/{spec.name}/ready" for spec in (INGEST, INGEST_STREAM, OCR)))
+"""Ready means the server and the models PyTriton binds in Python (it loads them after the server is up)."""
 
 
 @dataclass

@@ -4,6 +4,7 @@ as PNG, JPEG, TIFF or WebP, or wrapped in an image-only PDF; PPTX decks; word re
 from __future__ import annotations
 
 import collections
+import difflib
 import io
 import re
 
@@ -111,3 +112,18 @@ def word_recall(reference: str, got: str) -> float:
     """Share of the reference's words (with repeats) found in ``got``."""
     want, have = collections.Counter(words(reference)), collections.Counter(words(got))
     return sum(min(count, have[word]) for word, count in want.items()) / max(1, sum(want.values()))
+
+
+def assert_same_lines(ours: list[dict], rapidocr_lines: list | None) -> None:
+    """Our lines (``{"text", "box"}``) are RapidOCR's ``[box, text, score]`` lines: boxes within a
+    pixel, and the same text up to a character or two per line (the recognizer's input is padded to
+    other widths here, and RapidOCR's wider padding sometimes adds a stray "." at the end of a line)."""
+    expected = sorted(rapidocr_lines or [], key=lambda line: (line[0][0][1], line[0][0][0]))
+    got = sorted(ours, key=lambda line: (line["box"][0][1], line["box"][0][0]))
+    assert len(got) == len(expected), ([g["text"] for g in got], [e[1] for e in expected])
+    for line, (box, text, _) in zip(got, expected):
+        similarity = difflib.SequenceMatcher(None, line["text"], text).ratio()
+        assert similarity >= 0.95, (line["text"], text)
+        distance = max(abs(a - b) for corner, other in zip(line["box"], box) for a, b in zip(corner, other))
+        assert distance <= 1, (line["box"], box)
+    assert sum(line["text"] == text for line, (_, text, _) in zip(got, expected)) >= 0.75 * len(got)

@@ -32,6 +32,21 @@ class EmbedderSettings:
         return cls(**known)
 
 
+def cpu_session(onnx_path: Path | str, intra_op_threads: int):
+    """An ONNX Runtime CPU session with ``intra_op_threads`` threads (set explicitly: the default
+    was one thread on some machines of this kind), run sequentially, graph fully optimised."""
+    import onnxruntime as ort
+
+    if not Path(onnx_path).is_file():
+        raise InternalError(f"ONNX model not found at {onnx_path}; run `make model`")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(os.fspath(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
 def validate_tokens(ids: np.ndarray, mask: np.ndarray) -> None:
     """Reject token tensors the model cannot take, naming the problem."""
     if ids.ndim != 2 or ids.shape != mask.shape:
@@ -53,18 +68,7 @@ class OnnxEmbedder:
     """Runs the ONNX sentence-embedding graph on length-sorted, bounded batches."""
 
     def __init__(self, onnx_path: Path | str, settings: EmbedderSettings = EmbedderSettings()):
-        import onnxruntime as ort
-
-        if not Path(onnx_path).is_file():
-            raise InternalError(f"ONNX model not found at {onnx_path}; run `make model`")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = settings.intra_op_threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            os.fspath(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(onnx_path, settings.intra_op_threads)
         self.settings = settings
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:

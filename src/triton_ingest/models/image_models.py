@@ -7,7 +7,6 @@ a request with a bad tensor gets its own error and the others still run.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -15,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InternalError, InvalidInputError
+from .embedding import cpu_session
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,7 @@ class OnnxImageModel:
 
     def __init__(self, onnx_path: Path | str, input_name: str, settings: ImageModelSettings = ImageModelSettings(),
                  fixed_height: int | None = None):
-        import onnxruntime as ort
-
-        if not Path(onnx_path).is_file():
-            raise InternalError(f"ONNX model not found at {onnx_path}; run `make model`")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = settings.intra_op_threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self._session = ort.InferenceSession(os.fspath(onnx_path), sess_options=options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = cpu_session(onnx_path, settings.intra_op_threads)
         self._feed = self._session.get_inputs()[0].name
         self.input_name, self.settings, self.fixed_height = input_name, settings, fixed_height
 

@@ -1,9 +1,10 @@
 """The ingest pipeline: document bytes -> pages -> token chunks -> embeddings, with NVCF progress.
 
-Embedding goes through an injected async ``embed(texts)`` (BLS to the
-``embed`` ensemble inside Triton), ``embed_batch`` chunks per call and up to
-``max_in_flight`` calls outstanding, so Triton's dynamic batcher stays full
-while extraction and chunking continue. Nothing is ever one giant tensor.
+Pages come from the extractor's worker processes (``extraction``), in order, with the text of
+scanned pages and images read by an injected ``ocr`` (BLS to the ``ocr`` model). Embedding goes
+through an injected async ``embed(texts)`` (BLS to the ``embed`` ensemble inside Triton),
+``embed_batch`` chunks per call and up to ``max_in_flight`` calls outstanding, so Triton's dynamic
+batcher stays full while extraction and chunking continue. Nothing is ever one giant tensor.
 ``ingest`` keeps every batch for its single response; ``ingest_stream``
 hands each batch to ``on_batch`` as soon as it is embedded and keeps none.
 """

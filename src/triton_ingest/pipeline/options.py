@@ -7,10 +7,11 @@
 | text_depth      | "page"    | "page": chunks never cross pages; "document": they may     |
 | max_pages       | 5000      | documents with more pages are rejected                     |
 | max_bytes       | 104857600 | documents larger than this are rejected (100 MiB)          |
-| max_unzipped_bytes | 268435456 | DOCX parts may expand to this much in all (256 MiB); a  |
+| max_unzipped_bytes | 268435456 | DOCX/PPTX parts may expand to this much (256 MiB); a   |
 |                 |           | larger total (a decompression bomb) is rejected            |
 | time_limit_s    | 600       | a document still not done after this many seconds fails    |
-|                 |           | with INVALID_ARG (checked between chunk batches)           |
+|                 |           | with INVALID_ARG (extraction workers are killed then;      |
+|                 |           | OCR and embedding stop at their next page or batch)        |
 | embed_batch     | 16        | chunks per BLS call to ``embed``                           |
 | max_in_flight   | 8         | BLS calls in flight at once per document                   |
 | asset           | ""        | read the document from NVCF-ASSET-DIR/<asset> (NVCF inputs |
@@ -19,7 +20,8 @@
 |                 |           | images); "pdfium": text layers only; "ocr": OCR every page |
 | ocr_language    | "en"      | "en" (Latin script) or "ch" (Chinese and English) recognizer |
 | ocr_dpi         | 150       | resolution PDF pages are rendered at for OCR, 72..300      |
-| max_pixels      | 40000000  | larger images (or rendered pages) are rejected (scaled)    |
+| max_pixels      | 40000000  | larger images are rejected; PDF pages rendered for OCR are |
+|                 |           | scaled down to fit                                         |
 """
 
 from __future__ import annotations
