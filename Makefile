@@ -51,7 +51,7 @@ test: $(ONNX) ## Set up, then run every test (unit + real-tritonserver integrati
 test-fast: $(ONNX) ## Unit tests only: no server started (the inner loop; `make test` runs everything)
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
-soak: $(ONNX) ## Reliability soak (outside make test): 10x the load, fuzzing and hostile-corpus sizes; reports in build/reliability
+soak: $(ONNX) ## Reliability soak (outside make test): 20x the load, 10x the fuzzing and hostile-corpus sizes; reports in build/reliability
 	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s --timeout=5400 tests/reliability $(PYTEST_ARGS)
 
 bench: $(ONNX) ## Served embed vs in-process ONNX Runtime; ingest of a 120-page PDF vs embed alone; OCR vs RapidOCR

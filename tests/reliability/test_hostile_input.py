@@ -7,6 +7,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from support.documents import make_docx
 from support.hostile import docx_bomb, hostile_documents, pdf_with_pages
 from triton_ingest.errors import InvalidInputError
 from triton_ingest.pipeline.documents import open_document
@@ -44,3 +45,12 @@ def test_pdf_with_a_huge_page_count_is_rejected_by_max_pages():
     with pytest.raises(InvalidInputError, match="100000 pages; the limit \\(max_pages\\) is 5000"):
         open_document(pdf_with_pages(100_000))
     assert open_document(pdf_with_pages(3)).page_count == 3
+
+
+def test_a_zip_needing_an_unknown_zip_version_is_a_corrupt_docx():
+    """Found by fuzzing: zipfile raises NotImplementedError for a "version needed to extract" it
+    does not know, which type detection must survive too."""
+    data = bytearray(make_docx(["Quarterly report."]))
+    data[data.rfind(b"PK\x01\x02") + 6] = 225  # the last entry needs zip version 22.5
+    with pytest.raises(InvalidInputError, match="corrupt DOCX file"):
+        list(open_document(bytes(data)).pages)

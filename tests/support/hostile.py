@@ -1,4 +1,4 @@
-"""Hostile inputs: mutated PDF/DOCX/HTML/Markdown seeds (hypothesis strategies and a seeded
+"""Hostile inputs: mutated PDF/DOCX/HTML/Markdown/PNG/PPTX seeds (hypothesis strategies and a seeded
 generator for server tests), DOCX and PPTX decompression bombs, a PDF with a huge page count, an
 image bomb and a TIFF with thousands of frames."""
 
@@ -13,13 +13,15 @@ import zlib
 from hypothesis import strategies as st
 
 from support.documents import make_docx, make_html, make_pdf, page_text
-from support.scans import pptx_deck
+from support.scans import PROSE, encoded, pptx_deck, render, text_pdf
 
 SEEDS = {
     "pdf": make_pdf(2),
     "docx": make_docx([page_text(1), page_text(2)]),
     "html": make_html(page_text(1)),
     "markdown": ("# Title\n\n" + page_text(1) + "\n\n- item\n- item\n").encode(),
+    "png": encoded(render(text_pdf([PROSE[0]]), 0, dpi=100)),
+    "pptx": pptx_deck([{"title": "Roadmap", "body": page_text(1), "notes": "notes"}]),
 }
 
 

@@ -196,7 +196,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    functions = {m: m for m in ("embed", "ingest", "tokenizer", "embedder")}
+    functions = {m: m for m in ("embed", "ingest", "ocr", "tokenizer", "embedder")}
     for item in args.function:
         function_id, _, model = item.partition("=")
         functions[function_id] = model

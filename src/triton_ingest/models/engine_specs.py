@@ -15,8 +15,15 @@ from typing import Callable
 
 import numpy as np
 
-from ..contracts import EMBEDDER, MAX_SEQ_LENGTH, OCR_DETECTOR, OCR_REC_HEIGHT, OCR_RECOGNIZER, OCR_RECOGNIZER_CH
-from ..contracts import ModelSpec
+from ..contracts import (
+    EMBEDDER,
+    MAX_SEQ_LENGTH,
+    OCR_DETECTOR,
+    OCR_REC_HEIGHT,
+    OCR_RECOGNIZER,
+    OCR_RECOGNIZER_CH,
+    ModelSpec,
+)
 from .artifacts import OCR_DETECTOR_FILE, OCR_RECOGNIZER_FILES, ONNX_FILE, TOKENIZER_FILE
 
 Shape = tuple[int, ...]

@@ -94,7 +94,7 @@ def _open_pptx(data: bytes, settings: ExtractSettings) -> Document:
 
     def read(first: int, last: int) -> Iterator[Page]:
         for number in range(first + 1, min(last, len(slides)) + 1):
-            yield Page(number, office.slide_text(slides[number - 1]))
+            yield Page(number, office.slide_text(slides[number - 1], number))
 
     return Document("pptx", len(slides), read)
 
