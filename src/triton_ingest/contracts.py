@@ -4,11 +4,13 @@ Re-exported here so server code reads ``triton_ingest.contracts``.
 """
 
 from triton_ingest_client.contracts import (  # noqa: F401
+    CHUNK_DEFAULTS,
     EMBED,
     EMBED_INT8,
     EMBEDDER,
     EMBEDDER_INT8,
     EMBEDDING_DIM,
+    EMBEDDING_MODEL,
     INGEST,
     INGEST_STREAM,
     MAX_POSITIONS,

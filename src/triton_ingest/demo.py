@@ -1,22 +1,26 @@
 """``triton-ingest-server demo`` (``make run``): start Triton, embed example texts, show similarities,
 then ingest the example documents in ``examples/`` (plus a generated PDF and a scanned page, which
-OCR reads) and search their chunks.
+OCR reads) into a Milvus Lite index under ``build/`` and answer a question from it.
 
-Talks to the server over the standard KServe v2 HTTP protocol with tritonclient.
+Embeds over the standard KServe v2 HTTP protocol with tritonclient, and ingests and searches with the
+client SDK (gRPC streaming into the index).
 """
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import numpy as np
 import tritonclient.http as httpclient
+from triton_ingest_client import Client, Index
 
-from .contracts import EMBED, INGEST
-from .paths import EXAMPLES
+from .contracts import EMBED
+from .paths import BUILD, EXAMPLES
 from .serving.server import TritonServer
 
-SEARCH = "How is progress reported for long documents?"
+DEMO_INDEX = BUILD / "demo-kb.db"
+
+SEARCHES = ["How are scanned invoices made searchable?", "Where do inputs larger than five megabytes arrive on NVCF?"]
 
 QUERIES = ["How do I run Triton without a GPU?", "Which animal purrs?"]
 DOCUMENTS = [
@@ -86,44 +90,31 @@ def generated_scan() -> bytes:
     return bytes(scan.output())
 
 
-def ingest_http(url: str, document: bytes, filename: str) -> tuple[list[dict], np.ndarray, dict]:
-    """Ingest one document through the `ingest` model over HTTP."""
-    client = httpclient.InferenceServerClient(url, network_timeout=600)
-    try:
-        tensors = []
-        for name, value in (("DOCUMENT", document), ("FILENAME", filename.encode())):
-            tensor = httpclient.InferInput(name, [1], INGEST.input(name).wire_dtype)
-            tensor.set_data_from_numpy(np.array([value], dtype=object))
-            tensors.append(tensor)
-        result = client.infer(INGEST.name, tensors)
-    finally:
-        client.close()
-    chunks = [json.loads(c) for c in result.as_numpy("CHUNKS")]
-    return chunks, result.as_numpy("EMBEDDINGS"), json.loads(result.as_numpy("SUMMARY")[0])
-
-
-def ingest_examples(url: str) -> None:
-    """Ingest every example document, print a summary table and the best chunk for a query."""
+def ingest_examples(server: TritonServer, index_path: Path) -> None:
+    """Ingest every example document into a Milvus Lite index (streamed over gRPC), print a summary
+    table, then answer questions from the index (hybrid: dense and BM25)."""
     documents = {p.name: p.read_bytes() for p in sorted(EXAMPLES.glob("*")) if p.is_file()}
     generated = {"generated-manual.pdf": generated_pdf(), "generated-scan.pdf": generated_scan()}
-    print(f"\ningesting {len(documents)} documents from {EXAMPLES.name}/, a generated PDF and a scanned page:")
-    print(f"  {'file':28} {'kind':9} {'encoding':9} {'pages':>5} {'ocr':>3} {'chunks':>6} {'ms':>7}")
-    all_chunks, all_vectors = [], []
-    for name, data in {**documents, **generated}.items():
-        chunks, vectors, summary = ingest_http(url, data, name)
-        all_chunks += chunks
-        all_vectors.append(vectors)
-        print(f"  {name:28} {summary['kind']:9} {summary['encoding'] or '-':9} {summary['pages']:>5} "
-              f"{summary['ocr_pages']:>3} {summary['chunks']:>6} {summary['timings_ms']['total_ms']:>7.0f}")
-    scanned = next(c for c in all_chunks if c["source"] == "generated-scan.pdf")
-    print(f"\nthe scanned page, read by OCR ({scanned['method']}): " + scanned["text"].replace("\n", " "))
-    scores = np.vstack(all_vectors) @ embed_http(url, [SEARCH])[0]
-    best = all_chunks[int(np.argmax(scores))]
-    print(f"\nsearch: {SEARCH}\n  best chunk ({scores.max():+.3f}, {best['source']}, pages {best['pages']}):")
-    print("  " + best["text"][:300].replace("\n", " ") + ("..." if len(best["text"]) > 300 else ""))
+    print(f"\ningesting {len(documents)} documents from {EXAMPLES.name}/, a generated PDF and a scanned page "
+          f"into the Milvus Lite index {index_path}:")
+    print(f"  {'file':28} {'kind':9} {'encoding':9} {'pages':>5} {'ocr':>3} {'chunks':>6} {'replaced':>8} {'ms':>7}")
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    with Client(server.grpc_url, "grpc") as client, Index(index_path) as index:
+        for name, data in {**documents, **generated}.items():
+            summary = client.ingest(data, filename=name, index=index).summary
+            print(f"  {name:28} {summary['kind']:9} {summary['encoding'] or '-':9} {summary['pages']:>5} "
+                  f"{summary['ocr_pages']:>3} {summary['chunks']:>6} {summary['index']['replaced']:>8} "
+                  f"{summary['timings_ms']['total_ms']:>7.0f}")
+        for question in SEARCHES:
+            best = client.search(question, index=index, top_k=1, hybrid=True)[0]
+            print(f"\nsearch --hybrid: {question}\n  best chunk ({best.score:+.3f}, {best.source}, pages {best.pages}, "
+                  f"read by {best.method}):")
+            print("  " + best.text[:300].replace("\n", " ") + ("..." if len(best.text) > 300 else ""))
+        print(f"\nthe index holds {index.stats()['rows']} chunks; search it again with:\n"
+              f"  triton-ingest search \"{SEARCHES[0]}\" --index {index_path} --hybrid")
 
 
-def main() -> int:
+def main(index_path: Path = DEMO_INDEX) -> int:
     with TritonServer.on_free_ports() as server:
         print(f"tritonserver ready on HTTP {server.http_url} / gRPC {server.grpc_url}")
         embeddings = embed_http(server.http_url, QUERIES + DOCUMENTS)
@@ -131,6 +122,6 @@ def main() -> int:
         print(f"embedded {len(embeddings)} texts -> {embeddings.shape[1]}-d vectors, "
               f"norms {np.linalg.norm(embeddings, axis=1).min():.4f}..{np.linalg.norm(embeddings, axis=1).max():.4f}")
         print(similarity_table(QUERIES, DOCUMENTS, q, d))
-        ingest_examples(server.http_url)
+        ingest_examples(server, index_path)
     print("\ntritonserver stopped cleanly")
     return 0

@@ -76,6 +76,15 @@ def test_bad_input_raises_the_same_typed_error_on_both_protocols(sdk):
         sdk.ingest(b"text", {"nope": 1})
 
 
+def test_a_streamed_ingest_fails_with_the_same_typed_error(server):
+    """The stream asks for gRPC status codes (``triton_grpc_error``), so bad input is INVALID_ARGUMENT
+    there too, not an untyped message; the next stream on the same client works."""
+    with Client(server.grpc_url, "grpc") as client:
+        with pytest.raises(InvalidInputError, match="corrupt or truncated PDF"):
+            client.ingest(b"%PDF-1.5 broken", stream=True)
+        assert client.ingest(b"Fine text.", stream=True).summary["chunks"] == 1
+
+
 def test_health_and_wait_ready(sdk):
     health = sdk.health()
     assert health["live"] and health["ready"] and health["models"] == {"embed": True, "ingest": True}

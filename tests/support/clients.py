@@ -18,6 +18,11 @@ INVALID_ARG = {"http": "400", "grpc": "StatusCode.INVALID_ARGUMENT"}
 RETRYABLE = {"http": "503", "grpc": "StatusCode.UNAVAILABLE"}
 
 
+TRITON_ONLY = pytest.mark.parametrize("server", ["triton"], indirect=True)
+"""For tests of what is the same in both deployments by construction (client-side work such as the
+index): run them against tritonserver only, not once per deployment."""
+
+
 def only_on_triton(server, why: str) -> None:
     """Skip, with the reason, a test of something only the model-repository deployment has."""
     if server.kind != "triton":

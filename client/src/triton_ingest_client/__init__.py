@@ -1,4 +1,5 @@
-"""triton-ingest client: embed and ingest over Triton HTTP/gRPC or NVIDIA Cloud Functions.
+"""triton-ingest client: embed and ingest over Triton HTTP/gRPC or NVIDIA Cloud Functions, and
+index and search the chunks in Milvus (the ``milvus`` extra).
 
     from triton_ingest_client import Client
     with Client("localhost:8001", protocol="grpc") as client:
@@ -7,6 +8,9 @@
         ids = client.submit(["a.pdf", "b.docx"])
         for job in client.fetch(ids):
             print(job.id, job.ok, job.error)
+        index = Index("./kb.db")                                    # Milvus Lite, or http://host:19530
+        client.ingest("manual.pdf", index=index)
+        hits = client.search("how is progress reported?", index=index, top_k=5, hybrid=True)
 """
 
 from ._client import AsyncClient, Client
@@ -20,10 +24,12 @@ from ._errors import (
                       TritonIngestClientError,
                       UnavailableError,
 )
+from ._index_schema import SearchHit
 from ._results import IngestResult, JobResult, Progress
+from .index import Index
 
 __all__ = [
-    "AsyncClient", "AuthenticationError", "CancelledError", "Client", "DeadlineExceededError", "IngestResult",
-    "InvalidInputError", "JobResult", "NotFoundError", "Progress", "ServerError", "TritonIngestClientError",
+    "AsyncClient", "AuthenticationError", "CancelledError", "Client", "DeadlineExceededError", "Index", "IngestResult",
+    "InvalidInputError", "JobResult", "NotFoundError", "Progress", "SearchHit", "ServerError", "TritonIngestClientError",
     "UnavailableError",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -12,20 +13,25 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from ._errors import DeadlineExceededError, InvalidInputError, NotFoundError, TritonIngestClientError, UnavailableError
+from ._index_schema import MAX_TOP_K, PROBE_TEXT, IndexProfile, SearchHit
 from ._progress import ProgressWatcher
 from ._results import IngestResult, JobResult, Progress, ProgressCallback
 from ._retry import RetryPolicy
 from ._transport import TritonTransport
-from .contracts import EMBED, INGEST, INGEST_STREAM
+from .contracts import EMBED, EMBEDDING_DIM, INGEST, INGEST_STREAM
+
+if TYPE_CHECKING:
+    from .index import Index
 
 DEFAULT_URLS = {"http": "localhost:8000", "grpc": "localhost:8001"}
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 INGEST_OUTPUTS = [t.name for t in INGEST.outputs]
+INDEX_BATCH = 256  # rows per upsert when a whole result is written at once
 Job = Any  # a path, bytes, or {"path"|"data": ..., "options": {...}, "filename": ...}
 
 
@@ -51,7 +57,7 @@ def _ingest_tensors(data: bytes, filename: str, options: Mapping | None) -> dict
 def _ingest_result(outputs: Mapping[str, np.ndarray]) -> IngestResult:
     return IngestResult(
         chunks=[json.loads(c) for c in outputs["CHUNKS"].reshape(-1)],
-        embeddings=np.asarray(outputs["EMBEDDINGS"], dtype=np.float32).reshape(-1, 384),
+        embeddings=np.asarray(outputs["EMBEDDINGS"], dtype=np.float32).reshape(-1, EMBEDDING_DIM),
         summary=json.loads(outputs["SUMMARY"].reshape(-1)[0]),
     )
 
@@ -90,6 +96,7 @@ class Client:
         self._jobs: dict[str, tuple[str, Future]] = {}
         self.progress_dir = Path(progress_dir) if progress_dir else None
         self._local_progress = self.url.rsplit(":", 1)[0] in LOCAL_HOSTS and transport_factory is None
+        self._probe: np.ndarray | None = None  # the embed model's vector for PROBE_TEXT (index checks)
 
     @classmethod
     def nvcf(cls, function_id: str | Mapping[str, str], api_key: str | None = None, version_id: str | None = None,
@@ -142,7 +149,7 @@ class Client:
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise InvalidInputError("texts must be a list of str")
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         rows = []
         for start in range(0, len(texts), EMBED.max_batch_size):
             batch = np.array([[t.encode()] for t in texts[start : start + EMBED.max_batch_size]], dtype=object)
@@ -152,10 +159,16 @@ class Client:
 
     def ingest(self, source: str | os.PathLike | bytes, options: Mapping | None = None,
                on_progress: ProgressCallback | None = None, filename: str | None = None,
-               stream: bool = False) -> IngestResult:
-        """Extract, chunk and embed one document; ``on_progress`` receives :class:`Progress`."""
+               stream: bool = False, index: "Index | None" = None) -> IngestResult:
+        """Extract, chunk and embed one document; ``on_progress`` receives :class:`Progress`.
+
+        With ``index``, the chunks and embeddings go into that Milvus collection instead (as they
+        arrive over gRPC, where the stream is used), and the result keeps only the summary, with
+        ``summary["index"]``: rows written, rows of older versions replaced. See :mod:`.index`."""
         data, name = _document(source, filename)
         tensors = _ingest_tensors(data, name, options)
+        if index is not None:
+            return self._ingest_into(index, data, name, tensors, options, on_progress)
         if stream:
             return self._ingest_stream(tensors, on_progress)
         if on_progress is None or not self._local_progress:
@@ -170,20 +183,68 @@ class Client:
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
 
-    def _ingest_stream(self, tensors: dict, on_progress: ProgressCallback | None) -> IngestResult:
-        chunks, vectors, summary = [], [], {}
+    def _stream_parts(self, tensors: dict, on_progress: ProgressCallback | None) -> Iterator[IngestResult]:
+        """``ingest_stream``'s responses as they come; the last holds no chunks and the full summary."""
         for reply in self._transport.stream(INGEST_STREAM.name, tensors, INGEST_OUTPUTS, "SUMMARY"):
             part = _ingest_result(reply)
-            chunks += part.chunks
-            vectors.append(part.embeddings)
             summary = part.summary
             if on_progress is not None and not summary.get("final"):
                 pages = summary.get("pages_total") or 1
                 on_progress(Progress(100 * summary["pages_done"] / pages, summary["pages_done"], pages,
                                      summary["chunks_done"]))
-        if on_progress is not None:
-            on_progress(Progress(100.0, summary.get("pages"), summary.get("pages"), summary.get("chunks")))
-        return IngestResult(chunks, np.vstack(vectors) if vectors else np.zeros((0, 384), np.float32), summary)
+            elif on_progress is not None:
+                on_progress(Progress(100.0, summary.get("pages"), summary.get("pages"), summary.get("chunks")))
+            yield part
+
+    def _ingest_stream(self, tensors: dict, on_progress: ProgressCallback | None) -> IngestResult:
+        chunks, vectors, summary = [], [], {}
+        for part in self._stream_parts(tensors, on_progress):
+            chunks += part.chunks
+            vectors.append(part.embeddings)
+            summary = part.summary
+        return IngestResult(chunks, np.vstack(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), np.float32), summary)
+
+    def _served_profile(self, options: Mapping | None = None) -> IndexProfile:
+        """How this server embeds (its probe vector, asked once) and chunks with ``options``."""
+        if self._probe is None:
+            self._probe = self.embed([PROBE_TEXT])[0]
+        return IndexProfile.served(EMBED.name, self._probe, options)
+
+    def _ingest_into(self, index: "Index", data: bytes, name: str, tensors: dict, options: Mapping | None,
+                     on_progress: ProgressCallback | None) -> IngestResult:
+        index.prepare(self._served_profile(options))
+        write = index.document(name, hashlib.sha256(data).hexdigest())
+        try:
+            if self.protocol == "grpc":  # rows leave memory as they are written
+                summary = {}
+                for part in self._stream_parts(tensors, on_progress):
+                    write.add(part.chunks, part.embeddings)
+                    summary = part.summary
+            else:
+                result = self.ingest(data, options, on_progress, name)
+                for start in range(0, len(result.chunks), INDEX_BATCH):
+                    write.add(result.chunks[start : start + INDEX_BATCH], result.embeddings[start : start + INDEX_BATCH])
+                summary = result.summary
+            replaced = write.commit()
+        except BaseException:
+            write.abort()
+            raise
+        summary = {k: v for k, v in summary.items() if k != "final"}
+        return IngestResult([], np.zeros((0, EMBEDDING_DIM), np.float32), {**summary, "index": write.summary(replaced)})
+
+    def search(self, query: str, index: "Index", top_k: int = 5, hybrid: bool = False) -> list[SearchHit]:
+        """The ``top_k`` chunks in ``index`` nearest to ``query`` (embedded by the served ``embed``),
+        best first; ``hybrid`` fuses them with BM25 keyword matches by reciprocal rank."""
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("the search query is empty")
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+            raise InvalidInputError(f"top_k must be an integer in [1, {MAX_TOP_K}], got {top_k!r}")
+        texts = [query] if self._probe is not None else [PROBE_TEXT, query]
+        vectors = self.embed(texts)
+        if self._probe is None:
+            self._probe = vectors[0]
+        index.check_model(self._served_profile())
+        return index.search(vectors[-1], top_k, query if hybrid else None)
 
     def submit(self, jobs: Iterable[Job]) -> list[str]:
         """Start ingest jobs; returns one UUID4 id per job.

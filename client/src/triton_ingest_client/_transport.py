@@ -89,8 +89,10 @@ class TritonTransport:
         if self.protocol != "grpc":
             raise ValueError("streaming needs protocol='grpc'")
         replies: queue.Queue = queue.Queue()
+        # triton_grpc_error: an error ends the stream with its real gRPC status (INVALID_ARGUMENT...),
+        # not a bare message, so it maps to the same exception as over unary calls
         self._call(self._client.start_stream, callback=lambda result, error: replies.put((result, error)),
-                   headers=self.headers or None)
+                   headers={**self.headers, "triton_grpc_error": "true"})
         try:
             self._call(self._client.async_stream_infer, model, self._inputs(tensors))
             while True:

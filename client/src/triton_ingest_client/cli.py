@@ -1,4 +1,4 @@
-"""``triton-ingest``: embed, ingest, submit, fetch and health from the shell.
+"""``triton-ingest``: embed, ingest (optionally into a Milvus index), search, submit, fetch and health.
 
 Common options go before the subcommand: ``--url``, ``--protocol``, ``--nvcf-function-id``,
 ``--json``. The NVCF API key is read from $NVCF_API_KEY or $NGC_API_KEY only, never from
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import _jobstore
+from . import _cli_index, _jobstore
 from ._client import Client
 from ._errors import TritonIngestClientError
 from ._results import IngestResult, JobResult
@@ -29,7 +29,8 @@ SERVER_COMMANDS = ("serve", "nvcf-local", "demo")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="triton-ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="Triton address (default localhost:8000 http / localhost:8001 grpc)")
-    parser.add_argument("--protocol", choices=("http", "grpc"), default="http")
+    parser.add_argument("--protocol", choices=("http", "grpc"),
+                        help="default http; grpc for ingest --index without --url (rows stream into the index)")
     parser.add_argument("--nvcf-function-id", help="call this NVCF function instead of Triton directly")
     parser.add_argument("--nvcf-version-id")
     parser.add_argument("--nvcf-base-url", default="https://api.nvcf.nvidia.com",
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
                                                   "(without --out or --json, the chunks' text is printed)")
     ingest.add_argument("--options", type=json.loads, help='OPTIONS as JSON, e.g. \'{"chunk_size": 128}\'')
     ingest.add_argument("--fail-fast", action="store_true", help="stop at the first failed document")
+    _cli_index.add_index_options(ingest, required=False)
     submit = commands.add_parser("submit", help="submit ingest jobs from a JSON file; prints their ids")
     submit.add_argument("--file", type=Path, required=True)
     submit.add_argument("--jobs-dir", type=Path, default=Path(".triton-ingest-jobs"),
@@ -56,14 +58,23 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--wait", type=float, default=600.0, help="seconds to wait for unfinished NVCF jobs")
     fetch.add_argument("--out", type=Path, help="write the chunks of successful jobs as JSON lines")
     commands.add_parser("health", help="liveness and readiness of the server and models")
+    _cli_index.add_commands(commands)
     return parser
+
+
+def _protocol(args: argparse.Namespace) -> str:
+    """gRPC where ``ingest --index`` can stream (no --url or --protocol given), else HTTP."""
+    if args.protocol:
+        return args.protocol
+    streams = args.command == "ingest" and args.index and not args.url and not args.nvcf_function_id
+    return "grpc" if streams else "http"
 
 
 def _client(args: argparse.Namespace) -> Client:
     if args.nvcf_function_id:
         return Client.nvcf(args.nvcf_function_id, version_id=args.nvcf_version_id, base_url=args.nvcf_base_url,
-                           protocol=args.protocol, timeout=args.timeout, retries=args.retries)
-    return Client(args.url, args.protocol, timeout=args.timeout, retries=args.retries)
+                           protocol=_protocol(args), timeout=args.timeout, retries=args.retries)
+    return Client(args.url, _protocol(args), timeout=args.timeout, retries=args.retries)
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -82,6 +93,11 @@ def _write_chunks(handle, result: IngestResult) -> None:
 
 def _print_chunks(source: str, result: IngestResult) -> None:
     """Each chunk's pages, how they were read (text layer or OCR) and its text."""
+    if "index" in result.summary:
+        index = result.summary["index"]
+        print(f"== {source}: {index['rows']} chunks indexed into {index['collection']} "
+              f"({index['replaced']} rows of an older version replaced)")
+        return
     print(f"== {source}: {len(result.chunks)} chunks")
     for chunk in result.chunks:
         pages = ",".join(map(str, chunk["pages"]))
@@ -118,38 +134,49 @@ def cmd_embed(client: Client, args) -> int:
 
 
 def cmd_ingest(client: Client, args) -> int:
+    if args.out and args.index:
+        raise SystemExit("triton-ingest: --out and --index cannot be combined (indexed chunks stay in the index)")
+    index = _cli_index.open_index(args) if args.index else None
+    files = _expand(args.paths)
+    sources = _cli_index.source_names(files) if index else {f: None for f in files}
     rows: list[JobResult] = []
     out = open(args.out, "w", encoding="utf-8") if args.out else None
     try:
-        for path in _expand(args.paths):
-            bar = tqdm(total=100, desc=path.name[:30], unit="%", disable=args.json, leave=False,
-                       bar_format="{desc} {bar} {n:.0f}% {postfix}")
-            started = time.monotonic()
-
-            def progress(p, bar=bar, started=started):
-                bar.update(p.percent - bar.n)
-                if p.pages_done:
-                    bar.set_postfix_str(f"{p.pages_done / max(time.monotonic() - started, 1e-6):.1f} pages/s")
-
-            try:
-                result = client.ingest(path, args.options, on_progress=progress)
-                rows.append(JobResult(str(path), str(path), result=result))
-                if out:
-                    _write_chunks(out, result)
-                elif not args.json:
-                    bar.clear()
-                    _print_chunks(str(path), result)
-            except TritonIngestClientError as exc:
-                rows.append(JobResult(str(path), str(path), error=exc))
-            finally:
-                bar.close()
+        for path in files:
+            rows.append(_ingest_one(client, args, path, sources[path], index))
+            if out and rows[-1].ok:
+                _write_chunks(out, rows[-1].result)
             if args.fail_fast and not rows[-1].ok:
                 break
     finally:
         if out:
             out.close()
+        if index:
+            index.close()
     print(json.dumps([_job_json(r) for r in rows]) if args.json else _table(rows))
     return 0 if rows and all(r.ok for r in rows) else 1
+
+
+def _ingest_one(client: Client, args, path: Path, source: str | None, index) -> JobResult:
+    """One document, with a progress bar (pages/s) while it runs."""
+    bar = tqdm(total=100, desc=path.name[:30], unit="%", disable=args.json, leave=False,
+               bar_format="{desc} {bar} {n:.0f}% {postfix}")
+    started = time.monotonic()
+
+    def progress(p):
+        bar.update(p.percent - bar.n)
+        if p.pages_done:
+            bar.set_postfix_str(f"{p.pages_done / max(time.monotonic() - started, 1e-6):.1f} pages/s")
+
+    try:
+        result = client.ingest(path, args.options, on_progress=progress, filename=source, index=index)
+    except TritonIngestClientError as exc:
+        return JobResult(str(path), str(path), error=exc)
+    finally:
+        bar.close()
+    if not args.out and not args.json:
+        _print_chunks(str(path), result)
+    return JobResult(str(path), str(path), result=result)
 
 
 def _read_jobs(path: Path) -> list:
@@ -206,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         return server_main(argv)
     args = _parser().parse_args(argv)
     handler = {"embed": cmd_embed, "ingest": cmd_ingest, "submit": cmd_submit, "fetch": cmd_fetch,
-               "health": cmd_health}[args.command]
+               "health": cmd_health, "search": _cli_index.cmd_search, "index": _cli_index.cmd_index}[args.command]
     with _client(args) as client:
         try:
             return handler(client, args)

@@ -13,6 +13,13 @@ from dataclasses import dataclass, field, replace
 EMBEDDING_DIM = 384
 """Width of an all-MiniLM-L6-v2 sentence embedding."""
 
+EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+"""The sentence model behind ``embed`` (and, quantised, ``embed_int8``)."""
+
+CHUNK_DEFAULTS = {"chunk_size": 254, "chunk_overlap": 32, "text_depth": "page"}
+"""``ingest``'s chunking when OPTIONS does not say: 254 content tokens ([CLS] and [SEP] make
+256), 32 shared by neighbours, chunks never crossing pages."""
+
 MAX_SEQ_LENGTH = 256
 """sentence-transformers' ``max_seq_length`` for all-MiniLM-L6-v2 (tokens, specials included)."""
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
-from ..contracts import MAX_SEQ_LENGTH
+from ..contracts import CHUNK_DEFAULTS, MAX_SEQ_LENGTH
 from ..errors import InvalidInputError
 from .documents import METHODS, ExtractSettings
 
@@ -90,9 +90,9 @@ def parse_options(cls, raw: bytes | str | None, limits: dict, choices: dict):
 
 @dataclass(frozen=True)
 class IngestOptions:
-    chunk_size: int = MAX_CHUNK_TOKENS
-    chunk_overlap: int = 32
-    text_depth: str = "page"
+    chunk_size: int = CHUNK_DEFAULTS["chunk_size"]
+    chunk_overlap: int = CHUNK_DEFAULTS["chunk_overlap"]
+    text_depth: str = CHUNK_DEFAULTS["text_depth"]
     max_pages: int = 5000
     max_bytes: int = 100 * 1024 * 1024
     max_unzipped_bytes: int = 256 * 1024 * 1024

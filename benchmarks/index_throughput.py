@@ -1,0 +1,142 @@
+"""The Milvus index: indexing overhead, recall@5 and search latency, in one run.
+
+    python benchmarks/index_throughput.py [--pages 120] [--rows 10000] [--json build/bench/index.json]
+
+1. Overhead: the same prose PDF (as in ingest_throughput.py) ingested over the gRPC stream once
+   alone and once into a fresh Milvus Lite index, one run each. The goal is at most 1.10.
+2. Recall@5: the knowledge library of tests/support/knowledge.py (8 documents, 24 questions) and
+   its 24 troubleshooting notes (asked by error code) among the PDF's chunks; dense and hybrid.
+   A question counts when a top-5 chunk is from the right document and holds the answer.
+3. Latency: the index is topped up to ``--rows`` chunks (the prose chunks' served embeddings,
+   repeated with a little noise) and flushed, then each question is asked three times: query
+   embedding plus search, p50 and p99, dense and hybrid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from corpus import chunk_texts  # noqa: E402
+from ingest_throughput import make_prose_pdf  # noqa: E402
+from triton_ingest_client import Client, Index  # noqa: E402
+
+from support.knowledge import QUESTIONS, error_notes, library  # noqa: E402
+from triton_ingest.serving.server import TritonServer  # noqa: E402
+
+FILLER_PER_DOCUMENT = 500
+
+
+def overhead(client: Client, pdf: bytes, index: Index) -> dict:
+    started = time.perf_counter()
+    alone = client.ingest(pdf, filename="bench.pdf", stream=True)
+    alone_s = time.perf_counter() - started
+    started = time.perf_counter()
+    indexed = client.ingest(pdf, filename="bench.pdf", index=index)
+    index.flush()  # as the CLI does when it closes the index
+    indexed_s = time.perf_counter() - started
+    assert indexed.summary["index"]["rows"] == len(alone.chunks)
+    return {"pages": alone.summary["pages"], "chunks": len(alone.chunks), "ingest_s": round(alone_s, 2),
+            "ingest_with_index_s": round(indexed_s, 2), "ratio": round(indexed_s / alone_s, 3)}
+
+
+def asked() -> list[tuple[str, str, str]]:
+    """(question, source, answer phrase): the library's questions, then one per error note."""
+    notes = [(f"What does error {code} mean?", name, code) for name, (_, code) in error_notes().items()]
+    return list(QUESTIONS) + notes
+
+
+def recall_at_5(client: Client, index: Index, questions: list[tuple[str, str, str]], hybrid: bool) -> float:
+    found = 0
+    for question, source, phrase in questions:
+        hits = client.search(question, index=index, top_k=5, hybrid=hybrid)
+        found += any(h.source == source and phrase in h.text for h in hits)
+    return found / len(questions)
+
+
+def top_up(client: Client, index: Index, rows: int) -> int:
+    """Fill the index to ``rows`` chunks with prose chunks and noisy copies of their embeddings."""
+    texts = chunk_texts()
+    vectors = client.embed(texts)
+    rng = np.random.default_rng(0)
+    missing, number = rows - index.stats()["rows"], 0
+    while missing > 0:
+        count = min(FILLER_PER_DOCUMENT, missing)
+        picks = rng.integers(0, len(texts), count)
+        noisy = vectors[picks] + 0.05 * rng.standard_normal((count, vectors.shape[1])).astype(np.float32)
+        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+        chunks = [{"chunk_index": i, "text": f"{texts[p]} (copy {number}.{i})", "pages": [1], "char_start": 0,
+                   "char_end": len(texts[p])} for i, p in enumerate(picks)]
+        document = index.document(f"filler-{number:03d}.txt", f"{number:064x}")
+        document.add(chunks, noisy)
+        document.commit()
+        missing, number = missing - count, number + 1
+    index.flush()
+    return index.stats()["rows"]
+
+
+def latency_ms(client: Client, index: Index, questions: list[str], hybrid: bool, repeats: int = 3) -> dict:
+    seconds = []
+    for _ in range(repeats):
+        for question in questions:
+            started = time.perf_counter()
+            client.search(question, index=index, top_k=5, hybrid=hybrid)
+            seconds.append(time.perf_counter() - started)
+    p50, p99 = np.percentile(seconds, [50, 99]) * 1000
+    return {"queries": len(seconds), "p50_ms": round(float(p50), 1), "p99_ms": round(float(p99), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=120)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--json", type=Path, default=Path("build/bench/index.json"))
+    args = parser.parse_args()
+    results: dict = {}
+    with TritonServer.on_free_ports() as server, tempfile.TemporaryDirectory() as scratch, \
+            Client(server.grpc_url, "grpc") as client, Index(Path(scratch) / "bench.db") as index:
+        client.ingest(make_prose_pdf(4), filename="warm-up.pdf", stream=True)
+        results["overhead"] = overhead(client, make_prose_pdf(args.pages), index)
+        for name, data in library().items():
+            client.ingest(data, filename=name, index=index)
+        for name, (text, _) in error_notes().items():
+            client.ingest(text.encode(), filename=name, index=index)
+        questions = asked()
+        library_questions, code_questions = questions[: len(QUESTIONS)], questions[len(QUESTIONS) :]
+        results["recall_at_5"] = {"rows": index.stats()["rows"], **{
+            f"{kind}_{mode}": round(recall_at_5(client, index, subset, mode == "hybrid"), 3)
+            for kind, subset in (("questions", library_questions), ("error_codes", code_questions))
+            for mode in ("dense", "hybrid")}}
+        rows = top_up(client, index, args.rows)
+        results["latency"] = {"rows": rows, **{mode: latency_ms(client, index, [q for q, _, _ in questions], mode == "hybrid")
+                                               for mode in ("dense", "hybrid")}}
+    report(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+def report(results: dict) -> None:
+    o, r, lat = results["overhead"], results["recall_at_5"], results["latency"]
+    print(f"\nindexing overhead, {o['pages']}-page PDF ({o['chunks']} chunks), one run each over the gRPC stream:")
+    print(f"  ingest {o['ingest_s']:.2f} s, ingest into Milvus Lite {o['ingest_with_index_s']:.2f} s: "
+          f"ratio {o['ratio']:.3f} (goal <= 1.10: {'ok' if o['ratio'] <= 1.10 else 'MISSED'})")
+    print(f"\nrecall@5 over {r['rows']} chunks:    dense   hybrid")
+    print(f"  {len(QUESTIONS)} questions             {r['questions_dense']:6.3f}   {r['questions_hybrid']:6.3f}")
+    print(f"  {len(error_notes())} error codes           {r['error_codes_dense']:6.3f}   {r['error_codes_hybrid']:6.3f}")
+    print(f"\nsearch latency over {lat['rows']} chunks (query embedding + search, top 5):")
+    for mode in ("dense", "hybrid"):
+        print(f"  {mode:7} p50 {lat[mode]['p50_ms']:6.1f} ms  p99 {lat[mode]['p99_ms']:6.1f} ms  "
+              f"({lat[mode]['queries']} queries)")
+
+
+if __name__ == "__main__":
+    main()
