@@ -54,10 +54,11 @@ test-fast: $(ONNX) ## Unit tests only: no server started (the inner loop; `make 
 soak: $(ONNX) ## Reliability soak (outside make test): 20x the load, 10x the fuzzing and hostile-corpus sizes; reports in build/reliability
 	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s --timeout=5400 tests/reliability $(PYTEST_ARGS)
 
-bench: $(ONNX) ## Served embed vs in-process ONNX Runtime; ingest of a 120-page PDF vs embed alone; OCR vs RapidOCR
+bench: $(ONNX) ## Served embed vs in-process ORT; ingest vs embed alone; OCR vs RapidOCR; Milvus index overhead, latency, recall@5
 	$(PY) benchmarks/embed_throughput.py
 	$(PY) benchmarks/ingest_throughput.py
 	$(PY) benchmarks/ocr_throughput.py
+	$(PY) benchmarks/index_throughput.py
 
 perf: $(ONNX) ## perf_analyzer on embed (HTTP, gRPC) and ingest; CSVs in build/perf (PERF_ARGS="--url ...")
 	$(PY) benchmarks/perf.py $(PERF_ARGS)

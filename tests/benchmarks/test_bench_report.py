@@ -40,3 +40,19 @@ def test_bench_script_runs_end_to_end(tmp_path):
     assert {r["kind"] for r in results["rows"]} == {"reference", "in-process", "served"}
     assert (tmp_path / "throughput.png").stat().st_size > 0 and (tmp_path / "latency.png").stat().st_size > 0
     assert "target" in done.stdout
+
+
+@pytest.mark.integration
+def test_index_bench_runs_end_to_end(tmp_path):
+    """A smoke run of `make bench`'s index benchmark on a small PDF and index."""
+    import subprocess
+
+    out = tmp_path / "index.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "index_throughput.py"), "--pages", "4",
+                           "--rows", "400", "--json", str(out)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert results["overhead"]["pages"] == 4 and results["latency"]["rows"] == 400
+    assert set(results["recall_at_5"]) == {"rows", "questions_dense", "questions_hybrid", "error_codes_dense",
+                                           "error_codes_hybrid"}
+    assert results["latency"]["dense"]["queries"] == results["latency"]["hybrid"]["queries"] == 144

@@ -15,6 +15,8 @@ from triton_ingest_client._index_schema import IndexProfile
 from support.clients import TRITON_ONLY
 from support.documents import make_pdf
 from support.knowledge import QUESTIONS, error_notes, library
+from support.load import write_report
+from support.milvus import MilvusLiteServer
 
 pytestmark = TRITON_ONLY
 SMALL_CHUNKS = {"chunk_size": 96, "chunk_overlap": 16}
@@ -85,20 +87,21 @@ def test_hybrid_search_finds_error_codes_that_dense_search_misses(grpc, index):
     dense = hybrid = 0
     for name, (_, code) in notes.items():
         question = f"What does error {code} mean?"
-        dense += any(h.source == name for h in grpc.search(question, index=index, top_k=3))
-        hybrid += any(h.source == name for h in grpc.search(question, index=index, top_k=3, hybrid=True))
-    # measured: dense 12 of 24, hybrid 22 of 24 (RRF; BM25 alone ranks the code's note first)
-    assert hybrid >= 0.85 * len(notes), f"hybrid found {hybrid} of {len(notes)} codes in its top 3"
-    assert dense <= 0.6 * len(notes), f"dense alone found {dense} of {len(notes)}: the corpus no longer shows the gap"
+        dense += any(h.source == name for h in grpc.search(question, index=index, top_k=5))
+        hybrid += any(h.source == name for h in grpc.search(question, index=index, top_k=5, hybrid=True))
+    # measured: dense 14 of 24, hybrid 24 of 24 (BM25 alone ranks the code's note first every time)
+    assert hybrid == len(notes), f"hybrid found {hybrid} of {len(notes)} codes in its top 5"
+    assert dense <= 0.7 * len(notes), f"dense alone found {dense} of {len(notes)}: the corpus no longer shows the gap"
 
 
-def test_client_memory_stays_flat_while_a_long_pdf_streams_into_the_index(server, grpc, index):
-    """Over gRPC, rows go into Milvus as each embedded batch arrives: ten times the pages must not
-    take ten times the client's memory (Python allocations, traced; the document's own bytes are
-    excluded). Over HTTP the whole result is held at once, which this measurement would show."""
+def test_client_memory_stays_flat_while_a_long_pdf_streams_into_the_index(server, grpc, tmp_path):
+    """Over gRPC, rows go into Milvus as each embedded batch arrives: eight times the chunks must not
+    take eight times the client's memory (Python allocations, traced; both documents fill many
+    32-chunk responses). Milvus runs in its own process here, so its memory is not counted. Over
+    HTTP the whole result is held at once, which this measurement must show."""
 
     def peak_mib(client: Client, pages: int, name: str) -> float:
-        document = make_pdf(pages, paragraphs=2)
+        document = make_pdf(pages, paragraphs=12)  # 3 chunks a page; the PDF stays small (~1 KB a page)
         tracemalloc.start()
         try:
             client.ingest(document, {"embed_batch": 32}, filename=name, index=index)
@@ -106,12 +109,28 @@ def test_client_memory_stays_flat_while_a_long_pdf_streams_into_the_index(server
         finally:
             tracemalloc.stop()
 
-    short, long = peak_mib(grpc, 20, "short.pdf"), peak_mib(grpc, 200, "long.pdf")
-    assert rows_of(index, "long.pdf") >= 200
-    assert long < 2 * short + 1, f"streaming peak {long:.1f} MiB for 200 pages vs {short:.1f} MiB for 20"
-    with Client(server.http_url, "http") as http:
-        held = peak_mib(http, 200, "long-http.pdf")
-    assert held > 2 * long, f"the whole-result path peaked at {held:.1f} MiB, streaming at {long:.1f} MiB"
+    with MilvusLiteServer(tmp_path / "milvus") as milvus, Index(milvus.uri) as index:
+        grpc.ingest(b"Warm-up: connect and create the collection first.", filename="warm-up.txt", index=index)
+        short, long = peak_mib(grpc, 20, "short.pdf"), peak_mib(grpc, 160, "long.pdf")
+        with Client(server.http_url, "http") as http:
+            held = peak_mib(http, 160, "long-http.pdf")
+        write_report("index-client-memory", {"chunks_short": rows_of(index, "short.pdf"), "chunks_long":
+                                             rows_of(index, "long.pdf"), "peak_mib_grpc_short": round(short, 2),
+                                             "peak_mib_grpc_long": round(long, 2), "peak_mib_http_long": round(held, 2)})
+        assert rows_of(index, "long.pdf") == 8 * rows_of(index, "short.pdf") >= 400
+    assert long < 1.5 * short + 0.25, f"streaming peak {long:.2f} MiB for 160 pages vs {short:.2f} MiB for 20"
+    assert held > 3 * long, f"the whole-result path peaked at {held:.2f} MiB, streaming at {long:.2f} MiB"
+
+
+def test_a_milvus_server_by_uri_takes_the_same_path(grpc, tmp_path):
+    """An http:// URI: the Milvus protocol over the network, to a server in another process."""
+    with MilvusLiteServer(tmp_path / "milvus") as milvus, Index(milvus.uri, "over_the_network") as index:
+        for name, data in library().items():
+            grpc.ingest(data, SMALL_CHUNKS, filename=name, index=index)
+        question, source, phrase = QUESTIONS[12]
+        hits = grpc.search(question, index=index, top_k=3, hybrid=True)
+        assert any(h.source == source and phrase in h.text for h in hits)
+        assert index.stats()["documents"] == len(library())
 
 
 def test_a_failed_document_leaves_no_rows_and_an_indexed_one_survives_a_failed_rewrite(grpc, index):

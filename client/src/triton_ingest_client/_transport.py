@@ -8,6 +8,7 @@ client is not thread-safe, so each thread gets its own transport.
 from __future__ import annotations
 
 import queue
+import threading
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -16,6 +17,9 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 from ._errors import TritonIngestClientError, UnavailableError, from_status
 
 Tensors = dict[str, np.ndarray]
+STREAM_BUFFER = 4
+"""Stream responses a transport holds before its reader waits: a consumer slower than the server
+(writing to an index, say) holds a bounded amount, and gRPC flow control pushes back on Triton."""
 
 
 def _module(protocol: str):
@@ -88,11 +92,19 @@ class TritonTransport:
         """gRPC streaming (decoupled models): yield each response until one marks ``final_key``."""
         if self.protocol != "grpc":
             raise ValueError("streaming needs protocol='grpc'")
-        replies: queue.Queue = queue.Queue()
+        replies: queue.Queue = queue.Queue(maxsize=STREAM_BUFFER)
+        done = threading.Event()
+
+        def receive(result, error) -> None:  # tritonclient's reader thread: waits while the buffer is full
+            while not done.is_set():
+                try:
+                    return replies.put((result, error), timeout=0.1)
+                except queue.Full:
+                    continue
+
         # triton_grpc_error: an error ends the stream with its real gRPC status (INVALID_ARGUMENT...),
         # not a bare message, so it maps to the same exception as over unary calls
-        self._call(self._client.start_stream, callback=lambda result, error: replies.put((result, error)),
-                   headers={**self.headers, "triton_grpc_error": "true"})
+        self._call(self._client.start_stream, callback=receive, headers={**self.headers, "triton_grpc_error": "true"})
         try:
             self._call(self._client.async_stream_infer, model, self._inputs(tensors))
             while True:
@@ -107,6 +119,7 @@ class TritonTransport:
                 if final_key in reply and reply[final_key] is not None and _is_final(reply[final_key]):
                     return
         finally:
+            done.set()
             self._client.stop_stream()
 
     def live(self) -> bool:

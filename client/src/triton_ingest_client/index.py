@@ -288,9 +288,16 @@ class DocumentWrite:
             raise InvalidInputError(f"source name is longer than {MAX_SOURCE_BYTES} bytes")
         self.index, self.source, self.document_id = index, source, document_id
         self._mine = f"document_id == {literal(document_id)} and source == {literal(source)}"
-        self._existed = index._count(self._mine) > 0
         self._key = source_key(source)
-        self.rows = 0
+        self.rows, self.seconds = 0, 0.0  # seconds: time spent in Milvus calls
+        self._existed = self._timed(index._count, self._mine) > 0
+
+    def _timed(self, fn: Callable, *args) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds += time.perf_counter() - started
 
     def add(self, chunks: list[dict], vectors: np.ndarray) -> None:
         if not chunks:
@@ -302,13 +309,14 @@ class DocumentWrite:
                  "char_start": c["char_start"], "char_end": c["char_end"], "document_id": self.document_id,
                  "method": c.get("method", "text"), "ingested_at": now}
                 for c, v in zip(chunks, np.asarray(vectors, np.float32))]
-        self.index._call(self.index.milvus.upsert, self.index.collection, rows)
+        self._timed(self.index._call, self.index.milvus.upsert, self.index.collection, rows)
         self.index._unflushed = True
         self.rows += len(rows)
 
     def commit(self) -> int:
         """Delete the source's other versions; returns how many rows they had."""
-        return self.index._delete(f"source == {literal(self.source)} and document_id != {literal(self.document_id)}")
+        return self._timed(self.index._delete,
+                           f"source == {literal(self.source)} and document_id != {literal(self.document_id)}")
 
     def abort(self) -> None:
         if not self._existed:
@@ -316,5 +324,5 @@ class DocumentWrite:
 
     def summary(self, replaced: int) -> dict:
         return {"uri": self.index.uri, "collection": self.index.collection, "rows": self.rows,
-                "replaced": replaced, "document_id": self.document_id}
+                "replaced": replaced, "document_id": self.document_id, "milvus_ms": round(self.seconds * 1000, 1)}
 
