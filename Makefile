@@ -9,12 +9,13 @@ HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 NVCF_PORT ?= 8080
+GATEWAY_PORT ?= 9000
 PYTEST_ARGS ?=
 TARGET ?= cpu
 IMAGE ?= triton-ingest:0.1.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install model serve serve-pytriton nvcf-local run test test-fast soak bench perf engine repository docker nvcf-commands clean
+.PHONY: help install model serve serve-pytriton gateway nvcf-local run test test-fast soak bench perf engine repository docker nvcf-commands clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -39,6 +40,9 @@ serve: $(ONNX) ## Run Triton in the foreground on HTTP_PORT/GRPC_PORT/METRICS_PO
 serve-pytriton: $(ONNX) ## The same models served Python-natively with PyTriton (same ports and names)
 	$(PY) -m pytriton_app --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
+gateway: $(ONNX) ## Front door on GATEWAY_PORT (9000): OpenAI /v1/embeddings + NVCF pexec, in front of Triton on HTTP_PORT
+	$(VENV)/bin/triton-ingest-server gateway --triton localhost:$(HTTP_PORT) --port $(GATEWAY_PORT)
+
 nvcf-local: $(VENV)/.installed ## Local NVCF gateway on NVCF_PORT (8080) in front of Triton on HTTP_PORT
 	$(VENV)/bin/triton-ingest nvcf-local --triton localhost:$(HTTP_PORT) --port $(NVCF_PORT)
 
@@ -54,11 +58,12 @@ test-fast: $(ONNX) ## Unit tests only: no server started (the inner loop; `make 
 soak: $(ONNX) ## Reliability soak (outside make test): 20x the load, 10x the fuzzing and hostile-corpus sizes; reports in build/reliability
 	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s --timeout=5400 tests/reliability $(PYTEST_ARGS)
 
-bench: $(ONNX) ## Served embed vs in-process ORT; ingest vs embed alone; OCR vs RapidOCR; Milvus index overhead, latency, recall@5
+bench: $(ONNX) ## Served embed vs in-process ORT; ingest vs embed alone; OCR vs RapidOCR; Milvus index; gateway vs Triton
 	$(PY) benchmarks/embed_throughput.py
 	$(PY) benchmarks/ingest_throughput.py
 	$(PY) benchmarks/ocr_throughput.py
 	$(PY) benchmarks/index_throughput.py
+	$(PY) benchmarks/gateway_throughput.py
 
 perf: $(ONNX) ## perf_analyzer on embed (HTTP, gRPC) and ingest; CSVs in build/perf (PERF_ARGS="--url ...")
 	$(PY) benchmarks/perf.py $(PERF_ARGS)

@@ -1,7 +1,7 @@
 """``triton-ingest-server``: the server-side commands.
 
-``serve``, ``demo`` and ``nvcf-local`` run locally (the client CLI ``triton-ingest``
-forwards these three here); ``render``, ``engine`` and ``prepare`` build the
+``serve``, ``demo``, ``gateway`` and ``nvcf-local`` run locally (the client CLI ``triton-ingest``
+forwards these here); ``render``, ``engine`` and ``prepare`` build the
 per-target model repository, the TensorRT engine and the container's start-up.
 """
 
@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_arguments(commands.add_parser("serve", help="run tritonserver on model_repository/"))
     demo_parser = commands.add_parser("demo", help="start Triton, embed examples, index and search them, stop")
     demo_parser.add_argument("--index", type=Path, default=demo.DEMO_INDEX, help="the Milvus Lite file to ingest into")
-    nvcf_local.add_arguments(commands.add_parser("nvcf-local", help="NVCF pexec API in front of a local Triton"))
+    nvcf_local.add_arguments(commands.add_parser("gateway", help="front door: OpenAI /v1/embeddings and NVCF pexec "
+                                                                 "in front of a Triton"), port=9000)
+    nvcf_local.add_arguments(commands.add_parser("nvcf-local", help="the gateway on NVCF's local port (8080)"))
     rendering = commands.add_parser("render", help="write the model repository for a target (cpu or gpu)")
     rendering.add_argument("--target", choices=TARGETS, default="cpu")
     rendering.add_argument("--out", type=Path, required=True)
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     engine.add_argument("--cache-dir", type=Path, default=Path("build/engines"))
     container.add_arguments(commands.add_parser("prepare", help="container entrypoint: pick model, engine, render, exec"))
     args = parser.parse_args(argv)
-    handlers = {"serve": serve.run, "nvcf-local": nvcf_local.run, "render": _render, "engine": _engine,
+    handlers = {"serve": serve.run, "gateway": nvcf_local.run, "nvcf-local": nvcf_local.run, "render": _render, "engine": _engine,
                 "prepare": container.run}
     return handlers.get(args.command, lambda _: demo.main(args.index))(args)
 

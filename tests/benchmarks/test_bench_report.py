@@ -56,3 +56,17 @@ def test_index_bench_runs_end_to_end(tmp_path):
     assert set(results["recall_at_5"]) == {"rows", "questions_dense", "questions_hybrid", "error_codes_dense",
                                            "error_codes_hybrid"}
     assert results["latency"]["dense"]["queries"] == results["latency"]["hybrid"]["queries"] == 144
+
+
+@pytest.mark.integration
+def test_gateway_bench_runs_end_to_end(tmp_path):
+    """A smoke run of `make bench`'s gateway benchmark (one pass over the texts)."""
+    import subprocess
+
+    out = tmp_path / "gateway.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gateway_throughput.py"), "--rounds", "1",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert results["texts"] > 300 and results["ratio"] == pytest.approx(
+        results["gateway_texts_per_s"] / results["direct_texts_per_s"], abs=1e-3)

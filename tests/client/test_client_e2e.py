@@ -8,7 +8,14 @@ import time
 
 import numpy as np
 import pytest
-from triton_ingest_client import AsyncClient, Client, InvalidInputError, NotFoundError, UnavailableError
+from triton_ingest_client import (
+    AsyncClient,
+    Client,
+    InvalidInputError,
+    NotFoundError,
+    TritonIngestClientError,
+    UnavailableError,
+)
 from triton_ingest_client._retry import RetryPolicy
 
 from support.clients import cosines
@@ -145,3 +152,9 @@ def test_retry_succeeds_across_a_server_restart(tmp_path, protocol_):
     finally:
         client.close()
         server.stop()
+
+
+def test_http_to_a_grpc_port_says_so(server):
+    with Client(server.grpc_url, "http", retries=0) as client:
+        with pytest.raises(TritonIngestClientError, match="did not answer in HTTP .* add --protocol grpc"):
+            client.embed(["x"])

@@ -7,7 +7,6 @@ import os
 import subprocess
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,31 +15,12 @@ from triton_ingest_client import AuthenticationError, Client, InvalidInputError,
 from support.clients import cosines
 from support.commands import CLIENT_CLI
 from support.documents import make_pdf
+from support.gateway import API_KEY, start_gateway
 from support.waiting import wait_until
-from triton_ingest.serving.server import free_port, http_ready
 
 pytestmark = pytest.mark.integration
 
-API_KEY = "nvcf-test-key-5f2b9c"
 CLI = CLIENT_CLI
-
-
-def start_gateway(server, log: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [CLI, "nvcf-local", "--triton", server.http_url, "--port", str(port), "--work-dir", str(log.parent / "gw"), *extra],
-        env={**os.environ, "NVCF_LOCAL_API_KEY": API_KEY}, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-
-    def up() -> bool:
-        assert process.poll() is None, log.read_text()  # a gateway that died says why at once
-        return http_ready(f"localhost:{port}")
-
-    try:
-        wait_until(up, "nvcf-local to answer its readiness")
-    except AssertionError:
-        process.kill()
-        raise
-    return process, f"http://localhost:{port}"
 
 
 @pytest.fixture(scope="module")

@@ -73,9 +73,9 @@ def run_concurrently(server, protocol: str, fn, items: list, workers: int = 8) -
             client.close()
 
 
-def embed_with(client, protocol: str, texts: list) -> np.ndarray:
-    """Embed texts with the `embed` ensemble through one client."""
-    return client.infer(EMBED.name, [text_input(protocol, texts)]).as_numpy("EMBEDDING")
+def embed_with(client, protocol: str, texts: list, model: str = EMBED.name) -> np.ndarray:
+    """Embed texts with the `embed` ensemble (or another embed model) through one client."""
+    return client.infer(model, [text_input(protocol, texts)]).as_numpy("EMBEDDING")
 
 
 def embed(clients, protocol: str, texts: list) -> np.ndarray:

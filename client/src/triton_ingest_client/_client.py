@@ -226,8 +226,12 @@ class Client:
                     write.add(result.chunks[start : start + INDEX_BATCH], result.embeddings[start : start + INDEX_BATCH])
                 summary = result.summary
             replaced = write.commit()
-        except BaseException:
-            write.abort()
+        except BaseException as exc:
+            try:
+                write.abort()
+            except TritonIngestClientError as cleanup:  # keep the document's own error; say what is left
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"its partial rows in {index} could not be deleted: {cleanup}")
             raise
         summary = {k: v for k, v in summary.items() if k != "final"}
         return IngestResult([], np.zeros((0, EMBEDDING_DIM), np.float32), {**summary, "index": write.summary(replaced)})

@@ -46,6 +46,9 @@ def translate(exc: BaseException, url: str) -> TritonIngestClientError:
         if status is None and ("connect" in message.lower() or "unavailable" in message.lower()):
             return UnavailableError(f"cannot reach triton-ingest at {url}: {message}")
         return from_status(status, message)
+    if type(exc).__name__ == "HTTPParseError":  # an answer, but not HTTP: a gRPC port, most likely
+        return TritonIngestClientError(f"{url} did not answer in HTTP ({exc}); if it is Triton's gRPC port, "
+                                       "add --protocol grpc (protocol='grpc')")
     if isinstance(exc, (OSError, ConnectionError, TimeoutError)) or type(exc).__name__ in ("HTTPConnectionClosed",):
         return UnavailableError(f"cannot reach triton-ingest at {url}: {exc}")
     return TritonIngestClientError(f"{type(exc).__name__}: {exc}")

@@ -23,7 +23,7 @@ from ._client import Client
 from ._errors import TritonIngestClientError
 from ._results import IngestResult, JobResult
 
-SERVER_COMMANDS = ("serve", "nvcf-local", "demo")
+SERVER_COMMANDS = ("serve", "gateway", "nvcf-local", "demo")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
 """What stands in front of Triton: HTTP front doors that talk to a running server.
 
-``nvcf_local`` (``nvcf-local``: NVCF's invocation API in front of a local Triton) and
+``nvcf_local`` (``gateway``, alias ``nvcf-local``: NVCF's invocation API in front of a Triton, plus
+the routes of ``openai_api``: OpenAI-compatible ``/v1/embeddings`` and ``/v1/models``) and
 ``nvcf_deploy`` (the ``ngc``/curl commands for ``deploy/nvcf``).
 
 May import the shared top-level modules, ``models`` and ``pipeline`` (to count tokens or read

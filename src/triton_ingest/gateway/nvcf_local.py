@@ -1,6 +1,7 @@
-"""``triton-ingest-server nvcf-local``: the NVCF invocation API in front of a local Triton.
+"""``triton-ingest-server gateway`` (and its older name ``nvcf-local``): one aiohttp front door in
+front of a Triton: the NVCF invocation API, and OpenAI's embeddings API (:mod:`.openai_api`).
 
-Serves, with aiohttp:
+Serves:
 - ``POST /v2/nvcf/pexec/functions/{function_id}[/versions/{version_id}]``: forwards the
   v2 infer body to Triton's ``/v2/models/<model>/infer`` with NVCF's headers
   (NVCF-REQID, NVCF-LARGE-OUTPUT-DIR per request, NVCF-ASSET-DIR, NVCF-FUNCTION-ID,
@@ -11,6 +12,7 @@ Serves, with aiohttp:
 - Results over ``large_result_bytes`` answer 302 to ``/v2/nvcf/results/{request_id}``.
 - Finished results expire after ``ttl`` seconds (404 afterwards).
 - ``GET /v2/health/ready`` proxies Triton's readiness.
+- ``POST /v1/embeddings`` and ``GET /v1/models``, OpenAI-compatible (when the tokenizer is built).
 Function ids map to models: by default each model name is its own function id.
 With ``--api-key`` (or $NVCF_LOCAL_API_KEY) requests need ``Authorization: Bearer <key>``.
 """
@@ -31,7 +33,9 @@ from pathlib import Path
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from ..models.artifacts import TOKENIZER_FILE, artifact
 from ..pipeline.progress import read_progress
+from .openai_api import EmbeddingsAPI, OpenAIError
 
 FORWARDED = ("Content-Type", "Inference-Header-Content-Length")
 
@@ -61,6 +65,7 @@ class GatewayConfig:
     ttl: float = 600.0
     large_result_bytes: int = 5 * 1024 * 1024
     default_poll_seconds: float = 5.0
+    tokenizer_json: str | None = None  # enables /v1/embeddings (usage counts need the tokenizer)
 
 
 class Gateway:
@@ -69,6 +74,8 @@ class Gateway:
         self.invocations: dict[str, Invocation] = {}
         self.session: ClientSession | None = None
         self.asset_dir = config.work_dir / "assets"
+        self.openai = EmbeddingsAPI(config.triton, config.tokenizer_json, lambda: self.session) \
+            if config.tokenizer_json else None
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth], client_max_size=1 << 30)
@@ -77,6 +84,8 @@ class Gateway:
         app.router.add_get("/v2/nvcf/pexec/status/{request_id}", self.status)
         app.router.add_get("/v2/nvcf/results/{request_id}", self.large_result)
         app.router.add_get("/v2/health/ready", self.ready)
+        if self.openai:
+            self.openai.add_routes(app)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
@@ -95,6 +104,8 @@ class Gateway:
         if self.config.api_key and request.path != "/v2/health/ready":
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given, f"Bearer {self.config.api_key}"):
+                if request.path.startswith("/v1/"):
+                    return OpenAIError(401, "missing or invalid API key", code="invalid_api_key").response()
                 return web.json_response({"error": "missing or invalid API key"}, status=401)
         return await handler(request)
 
@@ -182,10 +193,10 @@ def _poll_seconds(raw: str | None, default: float) -> float:
         return default
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, port: int = 8080) -> None:
     parser.add_argument("--triton", default="localhost:8000", help="Triton HTTP address")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=int, default=port)
     parser.add_argument("--function", action="append", default=[], metavar="ID=MODEL",
                         help="map a function id to a model (default: each model name is its own id)")
     parser.add_argument("--work-dir", type=Path, default=GatewayConfig.work_dir)
@@ -200,9 +211,12 @@ def run(args: argparse.Namespace) -> int:
     for item in args.function:
         function_id, _, model = item.partition("=")
         functions[function_id] = model
+    tokenizer = artifact(TOKENIZER_FILE)
     config = GatewayConfig(triton=args.triton, functions=functions, work_dir=args.work_dir, ttl=args.ttl,
-                           large_result_bytes=args.large_result_bytes, api_key=os.environ.get(args.api_key_env))
-    print(f"nvcf-local: NVCF pexec API on http://{args.host}:{args.port} -> Triton {args.triton} "
-          f"(functions: {', '.join(sorted(functions))}; auth {'on' if config.api_key else 'off'})", flush=True)
+                           large_result_bytes=args.large_result_bytes, api_key=os.environ.get(args.api_key_env),
+                           tokenizer_json=str(tokenizer) if tokenizer.exists() else None)
+    openai = "/v1/embeddings, /v1/models" if config.tokenizer_json else f"no /v1 routes: {tokenizer} is missing (make model)"
+    print(f"gateway on http://{args.host}:{args.port} -> Triton {args.triton}: NVCF pexec (functions: "
+          f"{', '.join(sorted(functions))}), {openai}; auth {'on' if config.api_key else 'off'}", flush=True)
     web.run_app(Gateway(config).app(), host=args.host, port=args.port, print=None)
     return 0
