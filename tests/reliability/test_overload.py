@@ -3,6 +3,7 @@ it to success, memory stays bounded, and no /dev/shm segment outlives the server
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -134,21 +135,34 @@ def test_no_shared_memory_segment_outlives_the_server(kind, tmp_path):
 def test_a_request_timeout_rejects_a_request_left_waiting_in_the_queue(server, protocol):
     """Per-request timeouts (``timeout`` in µs, allowed by allow_timeout_override) end queue waits.
 
-    Four requests of 64 texts keep the embedder busy. Once two of them wait in its queue (128 rows,
-    the embedder's max_batch_size), a new request cannot join the next batch: it waits at least one
-    whole execution of 128 rows of 48 tokens, far longer than its 100 ms timeout on any CPU."""
+    Four clients keep sending requests of 64 texts, so the embedder stays busy for as long as the
+    test needs (a fixed number of requests can all finish between two samples of the metric). Once
+    two wait in its queue (128 rows, the embedder's max_batch_size), a new request cannot join the
+    next batch: it waits at least one whole execution of 128 rows of 48 tokens, far longer than its
+    100 ms timeout on any CPU."""
     busy_texts = ["word " * 45] * 64
+    stop = threading.Event()
 
     def embedder_queue() -> float:
         return metric(server.metrics_port, "nv_inference_pending_request_count", model="embedder")
 
+    def keep_busy() -> list[tuple]:
+        client = new_client(server, "grpc")
+        shapes = [embed_with(client, "grpc", busy_texts).shape]
+        while not stop.is_set():
+            shapes.append(embed_with(client, "grpc", busy_texts).shape)
+        return shapes
+
     with ThreadPoolExecutor(4) as pool:
-        pending = [pool.submit(embed_with, new_client(server, "grpc"), "grpc", busy_texts) for _ in range(4)]
-        wait_until(lambda: embedder_queue() >= 2, "two requests waiting in the embedder's queue")
-        client = new_client(server, protocol)
-        with pytest.raises(InferenceServerException, match="Request timeout expired") as caught:
-            client.infer("embed", [text_input(protocol, ["waits too long"])], timeout=100_000)
+        busy = [pool.submit(keep_busy) for _ in range(4)]
+        try:
+            wait_until(lambda: embedder_queue() >= 2, "two requests waiting in the embedder's queue")
+            client = new_client(server, protocol)
+            with pytest.raises(InferenceServerException, match="Request timeout expired") as caught:
+                client.infer("embed", [text_input(protocol, ["waits too long"])], timeout=100_000)
+        finally:
+            stop.set()
         assert caught.value.status() == RETRYABLE[protocol]
-        for future in pending:
-            assert future.result().shape == (64, 384)
+        for future in busy:
+            assert set(future.result()) == {(64, 384)}
     assert embed_with(new_client(server, protocol), protocol, ["still served"]).shape == (1, 384)
