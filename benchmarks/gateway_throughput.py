@@ -26,6 +26,7 @@ import tritonclient.http as httpclient
 
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus import chunk_texts  # noqa: E402
+from report import write_json  # noqa: E402
 
 from triton_ingest.contracts import EMBED  # noqa: E402
 from triton_ingest.serving.server import TritonServer, free_port, http_ready  # noqa: E402
@@ -82,6 +83,8 @@ def main() -> None:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
             while not http_ready(f"localhost:{port}"):
+                if gateway.poll() is not None:
+                    raise SystemExit(f"the gateway exited with {gateway.returncode} before it was ready")
                 time.sleep(0.1)
             url = f"http://localhost:{port}"
             direct(server.http_url, batches[:IN_FLIGHT])  # warm-up, both paths
@@ -97,9 +100,7 @@ def main() -> None:
     print(f"  Triton embed directly     {results['direct_texts_per_s']:8.1f} texts/s")
     print(f"  gateway /v1/embeddings    {results['gateway_texts_per_s']:8.1f} texts/s")
     print(f"  gateway / direct          {results['ratio']:8.3f} (goal >= 0.9: {'ok' if results['ratio'] >= 0.9 else 'MISSED'})")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from corpus import chunk_texts  # noqa: E402
 from ingest_throughput import make_prose_pdf  # noqa: E402
+from report import write_json  # noqa: E402
 from triton_ingest_client import Client, Index  # noqa: E402
 
 from support.knowledge import QUESTIONS, error_notes, library  # noqa: E402
@@ -130,9 +130,7 @@ def main() -> None:
         results["latency"] = {"rows": rows, **{mode: latency_ms(client, index, [q for q, _, _ in questions], mode == "hybrid")
                                                for mode in ("dense", "hybrid")}}
     report(results)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_json(args.json, results)
 
 
 def report(results: dict) -> None:

@@ -25,6 +25,7 @@ import tritonclient.grpc as grpcclient
 
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus import chunk_texts  # noqa: E402
+from report import write_json  # noqa: E402
 
 from triton_ingest.contracts import EMBED, INGEST  # noqa: E402
 from triton_ingest.pipeline.documents import ExtractSettings, open_document  # noqa: E402
@@ -131,9 +132,7 @@ def main() -> None:
     print(f"extraction alone, best of 5 (ms): pdfium {extraction['pdfium']}, hybrid {extraction['hybrid']}: hybrid adds "
           f"{extraction['hybrid'] - extraction['pdfium']:+.1f} ms, "
           f"{100 * (extraction['hybrid'] - extraction['pdfium']) / (rows[-2]['ingest_s'] * 1000):+.2f} % of the ingest")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_json(args.json, rows)
 
 
 if __name__ == "__main__":

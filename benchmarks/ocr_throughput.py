@@ -26,6 +26,7 @@ import tritonclient.grpc as grpcclient
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from corpus import chunk_texts  # noqa: E402
+from report import write_json  # noqa: E402
 
 from support.scans import encoded, render, scanned_pdf, word_recall  # noqa: E402
 from triton_ingest.contracts import INGEST, OCR  # noqa: E402
@@ -141,9 +142,7 @@ def main() -> None:
     print(f"  served ingest (image-only PDF): {rows['ingest_pages_per_s']:6.2f} pages/s, "
           f"{rows['ingest_ocr_pages']} pages read by OCR")
     print(f"target: served at its best / in-process RapidOCR >= 1.5: {rows['served_best_vs_in_process']:.2f}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
-"""Table, target ratios and plots for ``embed_throughput.py`` results."""
+"""Table, target ratios and plots for ``embed_throughput.py`` results; ``write_json`` for every benchmark."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+
+def write_json(path: Path, results) -> None:
+    """A benchmark's results as indented JSON at ``path`` (its folder made as needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 def _best(rows: list[dict], **match) -> dict:

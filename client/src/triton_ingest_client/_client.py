@@ -171,6 +171,10 @@ class Client:
             return self._ingest_into(index, data, name, tensors, options, on_progress)
         if stream:
             return self._ingest_stream(tensors, on_progress)
+        return self._ingest_whole(tensors, on_progress)
+
+    def _ingest_whole(self, tensors: dict, on_progress: ProgressCallback | None) -> IngestResult:
+        """One unary ``ingest`` call; progress from a local progress directory where there is one."""
         if on_progress is None or not self._local_progress:
             call = lambda: self._transport.infer(INGEST.name, tensors, INGEST_OUTPUTS, on_progress=on_progress)  # noqa: E731
             return _ingest_result(self._retrying(call))
@@ -221,7 +225,7 @@ class Client:
                     write.add(part.chunks, part.embeddings)
                     summary = part.summary
             else:
-                result = self.ingest(data, options, on_progress, name)
+                result = self._ingest_whole(tensors, on_progress)
                 for start in range(0, len(result.chunks), INDEX_BATCH):
                     write.add(result.chunks[start : start + INDEX_BATCH], result.embeddings[start : start + INDEX_BATCH])
                 summary = result.summary
@@ -243,12 +247,8 @@ class Client:
             raise InvalidInputError("the search query is empty")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
             raise InvalidInputError(f"top_k must be an integer in [1, {MAX_TOP_K}], got {top_k!r}")
-        texts = [query] if self._probe is not None else [PROBE_TEXT, query]
-        vectors = self.embed(texts)
-        if self._probe is None:
-            self._probe = vectors[0]
         index.check_model(self._served_profile())
-        return index.search(vectors[-1], top_k, query if hybrid else None)
+        return index.search(self.embed([query])[0], top_k, query if hybrid else None)
 
     def submit(self, jobs: Iterable[Job]) -> list[str]:
         """Start ingest jobs; returns one UUID4 id per job.

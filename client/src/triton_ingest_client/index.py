@@ -168,8 +168,9 @@ class Index:
         return recorded
 
     def prepare(self, served: IndexProfile) -> None:
-        """Create the collection for ``served`` if it is missing; otherwise check model and chunking."""
-        if not self.exists():
+        """Create the collection for ``served`` if it is missing; otherwise check model and chunking.
+        Once a collection has been checked, later documents skip the round trips."""
+        if self._checked is None and not self.exists():
             try:
                 self._call(create_collection, self.milvus, self.collection, served)
             except ServerError:
@@ -206,13 +207,16 @@ class Index:
     def stats(self) -> dict:
         """Rows, documents and sources, and the profile the collection was built with."""
         profile = self._open()
-        listed = self.documents()
+        listed = self._list_documents()
         return {"uri": self.uri, "collection": self.collection, "rows": self._count(), "documents": len(listed),
                 "sources": len({d["source"] for d in listed}), "profile": profile.public()}
 
     def documents(self) -> list[dict]:
         """One entry per (source, document): chunks, and when it was ingested (UTC, ISO 8601)."""
         self._open()
+        return self._list_documents()
+
+    def _list_documents(self) -> list[dict]:
         logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_QUIET_MVCC)
         found: dict[tuple[str, str], dict] = {}
         iterator = self._call(self.milvus.query_iterator, self.collection, batch_size=1000, filter="",

@@ -16,7 +16,7 @@ import asyncio
 import base64
 import json
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from aiohttp import ClientSession, web
@@ -88,7 +88,7 @@ def _embedding(vector: np.ndarray, encoding: str) -> list[float] | str:
 class EmbeddingsAPI:
     """The routes; ``session`` is the gateway's aiohttp session to Triton at ``triton`` (HTTP)."""
 
-    def __init__(self, triton: str, tokenizer_json: str, session: callable):
+    def __init__(self, triton: str, tokenizer_json: str, session: Callable[[], ClientSession]):
         self.triton, self._session = triton, session
         self.tokenizer = TextTokenizer(tokenizer_json, max_length=1 << 20)  # counts, never truncates
 
@@ -133,7 +133,7 @@ class EmbeddingsAPI:
     async def _infer(self, model: str, texts: list[str]) -> np.ndarray:
         request = {"inputs": [{"name": "TEXT", "shape": [len(texts), 1], "datatype": "BYTES", "data": texts}],
                    "outputs": [{"name": "EMBEDDING", "parameters": {"binary_data": True}}]}
-        session: ClientSession = self._session()
+        session = self._session()
         try:
             async with session.post(f"http://{self.triton}/v2/models/{model}/infer", json=request) as reply:
                 payload = await reply.read()
