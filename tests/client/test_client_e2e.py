@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
 import numpy as np
 import pytest
 from triton_ingest_client import (
-    AsyncClient,
     Client,
     InvalidInputError,
     NotFoundError,
@@ -100,21 +98,6 @@ def test_health_and_wait_ready(sdk):
     assert down.health()["ready"] is False
     with pytest.raises(UnavailableError):
         down.wait_ready(timeout=1)
-
-
-def test_async_client_uses_the_same_names(server, reference_model):
-    async def run():
-        async with AsyncClient(server.grpc_url, "grpc") as client:
-            vectors, result = await asyncio.gather(client.embed(["a", "b"]), client.ingest(b"Some text."))
-            ids = await client.submit([b"More text."])
-            [job] = await client.fetch(ids)
-            return vectors, result, job
-
-    vectors, result, job = asyncio.run(run())
-    assert cosines(vectors, reference_model.encode(["a", "b"])).min() >= 0.9999
-    assert result.summary["chunks"] == 1 and result.texts == ["Some text."]
-    assert job.ok and job.result.texts == ["More text."]
-    assert cosines(result.embeddings, reference_model.encode(["Some text."])).min() >= 0.9999
 
 
 def retries_covering(seconds: float, policy: RetryPolicy = RetryPolicy()) -> int:

@@ -13,7 +13,8 @@ index and search the chunks in Milvus (the ``milvus`` extra).
         hits = client.search("how is progress reported?", index=index, top_k=5, hybrid=True)
 """
 
-from ._client import AsyncClient, Client
+from ._async import AsyncClient
+from ._client import Client
 from ._errors import (
                       AuthenticationError,
                       CancelledError,

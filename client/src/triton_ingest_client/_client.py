@@ -1,10 +1,8 @@
-"""The synchronous :class:`Client`; :class:`AsyncClient` offers the same names as coroutines."""
+"""The synchronous :class:`Client` (:class:`AsyncClient`, in :mod:`._async`, is its asyncio twin)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -20,58 +18,30 @@ import numpy as np
 from ._errors import DeadlineExceededError, InvalidInputError, NotFoundError, TritonIngestClientError, UnavailableError
 from ._index_schema import MAX_TOP_K, PROBE_TEXT, IndexProfile, SearchHit
 from ._progress import ProgressWatcher
-from ._results import IngestResult, JobResult, Progress, ProgressCallback
+from ._requests import (
+    INGEST_OUTPUTS,
+    Job,
+    embed_batches,
+    ingest_result,
+    ingest_tensors,
+    job_fields,
+    job_label,
+    joined,
+    no_embeddings,
+    read_document,
+    stream_progress,
+)
+from ._results import IngestResult, JobResult, ProgressCallback
 from ._retry import RetryPolicy
 from ._transport import TritonTransport
-from .contracts import EMBED, EMBEDDING_DIM, INGEST, INGEST_STREAM
+from .contracts import EMBED, INGEST, INGEST_STREAM
 
 if TYPE_CHECKING:
     from .index import Index
 
 DEFAULT_URLS = {"http": "localhost:8000", "grpc": "localhost:8001"}
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
-INGEST_OUTPUTS = [t.name for t in INGEST.outputs]
 INDEX_BATCH = 256  # rows per upsert when a whole result is written at once
-Job = Any  # a path, bytes, or {"path"|"data": ..., "options": {...}, "filename": ...}
-
-
-def _document(source: str | os.PathLike | bytes, filename: str | None) -> tuple[bytes, str]:
-    if isinstance(source, (bytes, bytearray)):
-        return bytes(source), filename or ""
-    path = Path(source)
-    try:
-        return path.read_bytes(), filename or path.name
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _ingest_tensors(data: bytes, filename: str, options: Mapping | None) -> dict[str, np.ndarray]:
-    tensors = {"DOCUMENT": np.array([data], dtype=object)}
-    if filename:
-        tensors["FILENAME"] = np.array([filename.encode()], dtype=object)
-    if options:
-        tensors["OPTIONS"] = np.array([json.dumps(dict(options)).encode()], dtype=object)
-    return tensors
-
-
-def _ingest_result(outputs: Mapping[str, np.ndarray]) -> IngestResult:
-    return IngestResult(
-        chunks=[json.loads(c) for c in outputs["CHUNKS"].reshape(-1)],
-        embeddings=np.asarray(outputs["EMBEDDINGS"], dtype=np.float32).reshape(-1, EMBEDDING_DIM),
-        summary=json.loads(outputs["SUMMARY"].reshape(-1)[0]),
-    )
-
-
-def _job_fields(job: Job) -> tuple[Any, Mapping | None, str | None]:
-    if isinstance(job, Mapping):
-        if ("path" in job) == ("data" in job):
-            raise InvalidInputError("a job needs exactly one of 'path' or 'data'")
-        unknown = set(job) - {"path", "data", "options", "filename"}
-        if unknown:
-            raise InvalidInputError(f"unknown job key(s) {sorted(unknown)}")
-        source = job.get("path") or (job["data"].encode() if isinstance(job["data"], str) else job["data"])
-        return source, job.get("options"), job.get("filename")
-    return job, None, None
 
 
 class Client:
@@ -146,16 +116,11 @@ class Client:
     # -- API --------------------------------------------------------------------------------
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised 384-d embeddings, one row per text (sent in batches of 64)."""
-        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-            raise InvalidInputError("texts must be a list of str")
-        if not texts:
-            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         rows = []
-        for start in range(0, len(texts), EMBED.max_batch_size):
-            batch = np.array([[t.encode()] for t in texts[start : start + EMBED.max_batch_size]], dtype=object)
+        for batch in embed_batches(texts):
             call = lambda: self._transport.infer(EMBED.name, {"TEXT": batch}, ["EMBEDDING"])  # noqa: E731
             rows.append(self._retrying(call)["EMBEDDING"])
-        return np.vstack(rows)
+        return np.vstack(rows) if rows else no_embeddings()
 
     def ingest(self, source: str | os.PathLike | bytes, options: Mapping | None = None,
                on_progress: ProgressCallback | None = None, filename: str | None = None,
@@ -165,8 +130,8 @@ class Client:
         With ``index``, the chunks and embeddings go into that Milvus collection instead (as they
         arrive over gRPC, where the stream is used), and the result keeps only the summary, with
         ``summary["index"]``: rows written, rows of older versions replaced. See :mod:`.index`."""
-        data, name = _document(source, filename)
-        tensors = _ingest_tensors(data, name, options)
+        data, name = read_document(source, filename)
+        tensors = ingest_tensors(data, name, options)
         if index is not None:
             return self._ingest_into(index, data, name, tensors, options, on_progress)
         if stream:
@@ -177,36 +142,26 @@ class Client:
         """One unary ``ingest`` call; progress from a local progress directory where there is one."""
         if on_progress is None or not self._local_progress:
             call = lambda: self._transport.infer(INGEST.name, tensors, INGEST_OUTPUTS, on_progress=on_progress)  # noqa: E731
-            return _ingest_result(self._retrying(call))
+            return ingest_result(self._retrying(call))
         job_dir = Path(tempfile.mkdtemp(prefix="ingest-", dir=self.progress_dir))
         headers = {"nvcf-reqid": job_dir.name, "nvcf-large-output-dir": str(job_dir)}
         try:
             with ProgressWatcher(job_dir, on_progress):
                 outputs = self._retrying(lambda: self._transport.infer(INGEST.name, tensors, INGEST_OUTPUTS, headers))
-            return _ingest_result(outputs)
+            return ingest_result(outputs)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
 
     def _stream_parts(self, tensors: dict, on_progress: ProgressCallback | None) -> Iterator[IngestResult]:
         """``ingest_stream``'s responses as they come; the last holds no chunks and the full summary."""
         for reply in self._transport.stream(INGEST_STREAM.name, tensors, INGEST_OUTPUTS, "SUMMARY"):
-            part = _ingest_result(reply)
-            summary = part.summary
-            if on_progress is not None and not summary.get("final"):
-                pages = summary.get("pages_total") or 1
-                on_progress(Progress(100 * summary["pages_done"] / pages, summary["pages_done"], pages,
-                                     summary["chunks_done"]))
-            elif on_progress is not None:
-                on_progress(Progress(100.0, summary.get("pages"), summary.get("pages"), summary.get("chunks")))
+            part = ingest_result(reply)
+            if on_progress is not None:
+                on_progress(stream_progress(part.summary))
             yield part
 
     def _ingest_stream(self, tensors: dict, on_progress: ProgressCallback | None) -> IngestResult:
-        chunks, vectors, summary = [], [], {}
-        for part in self._stream_parts(tensors, on_progress):
-            chunks += part.chunks
-            vectors.append(part.embeddings)
-            summary = part.summary
-        return IngestResult(chunks, np.vstack(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), np.float32), summary)
+        return joined(list(self._stream_parts(tensors, on_progress)))
 
     def _served_profile(self, options: Mapping | None = None) -> IndexProfile:
         """How this server embeds (its probe vector, asked once) and chunks with ``options``."""
@@ -238,7 +193,7 @@ class Client:
                     exc.add_note(f"its partial rows in {index} could not be deleted: {cleanup}")
             raise
         summary = {k: v for k, v in summary.items() if k != "final"}
-        return IngestResult([], np.zeros((0, EMBEDDING_DIM), np.float32), {**summary, "index": write.summary(replaced)})
+        return IngestResult([], no_embeddings(), {**summary, "index": write.summary(replaced)})
 
     def search(self, query: str, index: "Index", top_k: int = 5, hybrid: bool = False) -> list[SearchHit]:
         """The ``top_k`` chunks in ``index`` nearest to ``query`` (embedded by the served ``embed``),
@@ -258,8 +213,8 @@ class Client:
         """
         ids = []
         for job in jobs:
-            source, options, filename = _job_fields(job)
-            label = filename or (str(source) if not isinstance(source, (bytes, bytearray)) else "<bytes>")
+            source, options, filename = job_fields(job)
+            label = job_label(source, filename)
             if hasattr(self._transport, "submit"):
                 ids.append(self._submit_remote(source, options, filename, label))
                 continue
@@ -269,12 +224,12 @@ class Client:
         return ids
 
     def _submit_remote(self, source, options, filename, label: str) -> str:
-        data, name = _document(source, filename)
-        request_id, reply = self._retrying(lambda: self._transport.submit(INGEST.name, _ingest_tensors(data, name, options)))
+        data, name = read_document(source, filename)
+        request_id, reply = self._retrying(lambda: self._transport.submit(INGEST.name, ingest_tensors(data, name, options)))
         if request_id is not None:
             return request_id
         done: Future = Future()  # answered at once: keep the result here
-        done.set_result(_ingest_result(self._transport._parse(reply, INGEST_OUTPUTS)))
+        done.set_result(ingest_result(self._transport._parse(reply, INGEST_OUTPUTS)))
         job_id = str(uuid.uuid4())
         self._jobs[job_id] = (label, done)
         return job_id
@@ -286,7 +241,7 @@ class Client:
             except TritonIngestClientError as exc:
                 return JobResult(job_id, "", error=exc)
             if outputs is not None:
-                result = _ingest_result(outputs)
+                result = ingest_result(outputs)
                 return JobResult(job_id, result.summary.get("source", ""), result=result)
             if deadline is not None and time.monotonic() > deadline:
                 return JobResult(job_id, "", error=DeadlineExceededError(f"job {job_id} is still running"))
@@ -344,31 +299,3 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(url={self.url!r}, protocol={self.protocol!r})"
-
-
-class AsyncClient:
-    """The same API as :class:`Client`, as coroutines (each call runs in a worker thread)."""
-
-    def __init__(self, *args, **kwargs):
-        self._sync = kwargs.pop("_sync", None) or Client(*args, **kwargs)
-
-    @classmethod
-    def nvcf(cls, *args, **kwargs) -> "AsyncClient":
-        return cls(_sync=Client.nvcf(*args, **kwargs))
-
-    def __getattr__(self, name: str):
-        method = getattr(self._sync, name)
-        if not callable(method) or name.startswith("_"):
-            return method
-
-        async def call(*args, **kwargs):
-            return await asyncio.to_thread(method, *args, **kwargs)
-
-        call.__name__ = name
-        return call
-
-    async def __aenter__(self) -> "AsyncClient":
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self._sync.close()

@@ -21,7 +21,7 @@ import tritonclient.http as httpclient
 
 from ._errors import TritonIngestClientError, UnavailableError, from_status
 from ._results import Progress, ProgressCallback
-from ._transport import Tensors, _wire_dtype
+from ._transport import Tensors, make_inputs
 
 API_KEY_VARIABLES = ("NVCF_API_KEY", "NGC_API_KEY")
 MIN_POLL_INTERVAL = 0.25  # seconds between status polls when the server does not long-poll
@@ -109,11 +109,7 @@ class NvcfTransport:
         return (reply.headers.get("NVCF-REQID"), None) if reply.status == 202 else (None, reply)
 
     def _post(self, model: str, tensors: Tensors, headers: Mapping[str, str] | None) -> urllib.request.Request:
-        inputs = []
-        for name, array in tensors.items():
-            tensor = httpclient.InferInput(name, list(array.shape), _wire_dtype(array))
-            tensor.set_data_from_numpy(array, binary_data=True)
-            inputs.append(tensor)
+        inputs = make_inputs(httpclient, tensors)  # binary tensor data, tritonclient's HTTP default
         body, json_size = httpclient.InferenceServerClient.generate_request_body(inputs)
         path = f"/v2/nvcf/pexec/functions/{self._function(model)}"
         if self.version_id:

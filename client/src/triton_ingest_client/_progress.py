@@ -21,7 +21,7 @@ def parse_progress(body: dict) -> Progress:
 
 
 class ProgressWatcher:
-    """Polls ``<dir>/progress`` in a thread and calls back whenever it changes."""
+    """Polls ``<dir>/progress`` in a thread (as a context manager) and calls back whenever it changes."""
 
     def __init__(self, directory: Path, callback: ProgressCallback, interval: float = 0.1):
         self.path, self.callback, self.interval = Path(directory) / "progress", callback, interval
@@ -29,7 +29,8 @@ class ProgressWatcher:
         self._last: Progress | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _poll(self) -> None:
+    def poll(self) -> None:
+        """Call back if the file changed since the last poll."""
         try:
             progress = parse_progress(json.loads(self.path.read_text()))
         except (OSError, ValueError):
@@ -40,7 +41,7 @@ class ProgressWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self._poll()
+            self.poll()
 
     def __enter__(self) -> "ProgressWatcher":
         self._thread.start()
@@ -49,4 +50,4 @@ class ProgressWatcher:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self._poll()  # the last state, so callers always see the final progress
+        self.poll()  # the last state, so callers always see the final progress

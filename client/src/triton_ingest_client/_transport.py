@@ -7,6 +7,7 @@ client is not thread-safe, so each thread gets its own transport.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from typing import Iterator, Mapping
@@ -20,6 +21,7 @@ Tensors = dict[str, np.ndarray]
 STREAM_BUFFER = 4
 """Stream responses a transport holds before its reader waits: a consumer slower than the server
 (writing to an index, say) holds a bounded amount, and gRPC flow control pushes back on Triton."""
+STREAM_HEADERS = {"triton_grpc_error": "true"}
 
 
 def _module(protocol: str):
@@ -32,8 +34,15 @@ def _module(protocol: str):
     return module
 
 
-def _wire_dtype(array: np.ndarray) -> str:
-    return "BYTES" if array.dtype == object else np_to_triton_dtype(array.dtype)
+def make_inputs(module, tensors: Tensors) -> list:
+    """``module.InferInput``s (tritonclient.http, .grpc or their .aio) holding ``tensors``."""
+    made = []
+    for name, array in tensors.items():
+        tensor = module.InferInput(name, list(array.shape), "BYTES" if array.dtype == object
+                                   else np_to_triton_dtype(array.dtype))
+        tensor.set_data_from_numpy(array)
+        made.append(tensor)
+    return made
 
 
 def translate(exc: BaseException, url: str) -> TritonIngestClientError:
@@ -46,6 +55,8 @@ def translate(exc: BaseException, url: str) -> TritonIngestClientError:
         if status is None and ("connect" in message.lower() or "unavailable" in message.lower()):
             return UnavailableError(f"cannot reach triton-ingest at {url}: {message}")
         return from_status(status, message)
+    if callable(getattr(exc, "code", None)) and callable(getattr(exc, "details", None)):  # grpc.RpcError
+        return from_status(str(exc.code()), exc.details() or str(exc))
     if type(exc).__name__ == "HTTPParseError":  # an answer, but not HTTP: a gRPC port, most likely
         return TritonIngestClientError(f"{url} did not answer in HTTP ({exc}); if it is Triton's gRPC port, "
                                        "add --protocol grpc (protocol='grpc')")
@@ -68,14 +79,6 @@ class TritonTransport:
         else:
             self._client = self._m.InferenceServerClient(url, ssl=ssl)
 
-    def _inputs(self, tensors: Tensors) -> list:
-        made = []
-        for name, array in tensors.items():
-            tensor = self._m.InferInput(name, list(array.shape), _wire_dtype(array))
-            tensor.set_data_from_numpy(array)
-            made.append(tensor)
-        return made
-
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
@@ -88,7 +91,7 @@ class TritonTransport:
         kwargs = {"headers": {**self.headers, **(headers or {})}}
         if self.protocol == "grpc":
             kwargs["client_timeout"] = self.timeout
-        result = self._call(self._client.infer, model, self._inputs(tensors), **kwargs)
+        result = self._call(self._client.infer, model, make_inputs(self._m, tensors), **kwargs)
         return {name: result.as_numpy(name) for name in outputs}
 
     def stream(self, model: str, tensors: Tensors, outputs: list[str], final_key: str) -> Iterator[Tensors]:
@@ -105,11 +108,11 @@ class TritonTransport:
                 except queue.Full:
                     continue
 
-        # triton_grpc_error: an error ends the stream with its real gRPC status (INVALID_ARGUMENT...),
+        # STREAM_HEADERS: an error ends the stream with its real gRPC status (INVALID_ARGUMENT...),
         # not a bare message, so it maps to the same exception as over unary calls
-        self._call(self._client.start_stream, callback=receive, headers={**self.headers, "triton_grpc_error": "true"})
+        self._call(self._client.start_stream, callback=receive, headers={**self.headers, **STREAM_HEADERS})
         try:
-            self._call(self._client.async_stream_infer, model, self._inputs(tensors))
+            self._call(self._client.async_stream_infer, model, make_inputs(self._m, tensors))
             while True:
                 try:
                     result, error = replies.get(timeout=self.timeout)
@@ -119,7 +122,7 @@ class TritonTransport:
                     raise translate(error, self.url)
                 reply = {name: result.as_numpy(name) for name in outputs}
                 yield reply
-                if final_key in reply and reply[final_key] is not None and _is_final(reply[final_key]):
+                if final_key in reply and reply[final_key] is not None and is_final(reply[final_key]):
                     return
         finally:
             done.set()
@@ -141,7 +144,6 @@ class TritonTransport:
             pass
 
 
-def _is_final(summary: np.ndarray) -> bool:
-    import json
-
+def is_final(summary: np.ndarray) -> bool:
+    """Whether an ``ingest_stream`` SUMMARY tensor marks the stream's last response."""
     return bool(json.loads(summary.reshape(-1)[0]).get("final"))
