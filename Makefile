@@ -40,8 +40,8 @@ serve: $(ONNX) ## Run Triton in the foreground on HTTP_PORT/GRPC_PORT/METRICS_PO
 serve-pytriton: $(ONNX) ## The same models served Python-natively with PyTriton (same ports and names)
 	$(PY) -m pytriton_app --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
-gateway: $(ONNX) ## Front door on GATEWAY_PORT (9000): OpenAI /v1/embeddings + NVCF pexec, in front of Triton on HTTP_PORT
-	$(VENV)/bin/triton-ingest-server gateway --triton localhost:$(HTTP_PORT) --port $(GATEWAY_PORT)
+gateway: $(ONNX) ## Front door on GATEWAY_PORT (9000): OpenAI /v1/embeddings, job API, NVCF pexec; Triton on HTTP_PORT/GRPC_PORT
+	$(VENV)/bin/triton-ingest-server gateway --triton localhost:$(HTTP_PORT) --triton-grpc localhost:$(GRPC_PORT) --port $(GATEWAY_PORT)
 
 nvcf-local: $(VENV)/.installed ## Local NVCF gateway on NVCF_PORT (8080) in front of Triton on HTTP_PORT
 	$(VENV)/bin/triton-ingest nvcf-local --triton localhost:$(HTTP_PORT) --port $(NVCF_PORT)

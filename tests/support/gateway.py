@@ -17,7 +17,7 @@ def start_gateway(server, log: Path, *extra: str, command: str = "nvcf-local") -
     """The gateway on a free port, requiring ``API_KEY``; its output goes to ``log``."""
     port = free_port()
     process = subprocess.Popen(
-        [CLIENT_CLI, command, "--triton", server.http_url, "--port", str(port), "--work-dir", str(log.parent / "gw"),
+        [CLIENT_CLI, command, "--triton", server.http_url, "--triton-grpc", server.grpc_url, "--port", str(port), "--work-dir", str(log.parent / "gw"),
          *extra], env={**os.environ, "NVCF_LOCAL_API_KEY": API_KEY}, stdout=open(log, "w"), stderr=subprocess.STDOUT)
 
     def up() -> bool:

@@ -11,6 +11,9 @@ index and search the chunks in Milvus (the ``milvus`` extra).
         index = Index("./kb.db")                                    # Milvus Lite, or http://host:19530
         client.ingest("manual.pdf", index=index)
         hits = client.search("how is progress reported?", index=index, top_k=5, hybrid=True)
+    jobs = GatewayJobs("http://localhost:9000")                     # a gateway's job API (see .jobs)
+    async with AsyncClient("localhost:8001", "grpc") as client:    # asyncio, no thread per call
+        vectors = await client.embed(["hello"])
 """
 
 from ._async import AsyncClient
@@ -28,9 +31,10 @@ from ._errors import (
 from ._index_schema import SearchHit
 from ._results import IngestResult, JobResult, Progress
 from .index import Index
+from .jobs import GatewayJobs
 
 __all__ = [
-    "AsyncClient", "AuthenticationError", "CancelledError", "Client", "DeadlineExceededError", "Index", "IngestResult",
-    "InvalidInputError", "JobResult", "NotFoundError", "Progress", "SearchHit", "ServerError", "TritonIngestClientError",
-    "UnavailableError",
+    "AsyncClient", "AuthenticationError", "CancelledError", "Client", "DeadlineExceededError", "GatewayJobs", "Index",
+    "IngestResult", "InvalidInputError", "JobResult", "NotFoundError", "Progress", "SearchHit", "ServerError",
+    "TritonIngestClientError", "UnavailableError",
 ]

@@ -10,6 +10,9 @@
     ├── CancelledError             the request was cancelled                CANCELLED
     └── ServerError                anything else on the server side         HTTP 5xx | INTERNAL ...
 
+A job's failure travels as a ``reason`` (:data:`REASONS`, plus ``"interrupted"`` for a job that
+was running when its gateway stopped), so ``fetch`` raises the same class on the other side.
+
 tritonclient reports ``"400"`` over HTTP and ``"StatusCode.INVALID_ARGUMENT"``
 over gRPC for the same problem; :func:`from_status` maps both to one class.
 """
@@ -87,3 +90,21 @@ def from_status(status: str | None, message: str) -> TritonIngestClientError:
     if any(marker in message for marker in TRANSIENT_MESSAGES):
         return UnavailableError(message, status)
     return error_class(status)(message, status)
+
+
+REASONS = {InvalidInputError: "invalid_input", NotFoundError: "not_found", AuthenticationError: "unauthenticated",
+           UnavailableError: "unavailable", DeadlineExceededError: "deadline_exceeded", CancelledError: "cancelled",
+           ServerError: "server_error"}
+"""The reason a failed job reports, per class (a base class's reason covers its subclasses)."""
+INTERRUPTED = "interrupted"
+
+
+def reason_of(exc: TritonIngestClientError) -> str:
+    return next((reason for cls, reason in REASONS.items() if isinstance(exc, cls)), "server_error")
+
+
+def from_reason(reason: str, message: str) -> TritonIngestClientError:
+    """The exception for a failed job's reason; an interrupted job is UnavailableError (submit it again)."""
+    if reason == INTERRUPTED:
+        return UnavailableError(message, reason)
+    return next((cls for cls, known in REASONS.items() if known == reason), ServerError)(message, reason)

@@ -10,6 +10,7 @@ The API key is held privately and never appears in messages or reprs.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import urllib.error
@@ -79,7 +80,7 @@ class NvcfTransport:
             if exc.code in (200, 202):
                 return exc
             body = exc.read().decode(errors="replace")
-            raise from_status(str(exc.code), _error_message(body) or f"HTTP {exc.code} from NVCF") from None
+            raise from_status(str(exc.code), error_message(body) or f"HTTP {exc.code} from NVCF") from None
         except (urllib.error.URLError, OSError) as exc:
             raise UnavailableError(f"cannot reach NVCF at {self.url}: {getattr(exc, 'reason', exc)}") from None
 
@@ -154,12 +155,15 @@ class NvcfTransport:
         pass
 
 
-def _error_message(body: str) -> str:
-    import json
-
+def error_message(body: str) -> str:
+    """The message of an error body: ``{"error": "..."}``, OpenAI's ``{"error": {"message": ...}}``,
+    FastAPI's ``{"detail": ...}``, or the text itself."""
     try:
         parsed = json.loads(body)
     except ValueError:
         return body.strip()[:500]
-    return str(parsed.get("error") or parsed.get("detail") or parsed)[:500]
+    if not isinstance(parsed, dict):
+        return str(parsed)[:500]
+    error = parsed.get("error") or parsed.get("detail") or parsed
+    return str(error.get("message", error) if isinstance(error, dict) else error)[:500]
 

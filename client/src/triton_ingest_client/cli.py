@@ -1,8 +1,8 @@
 """``triton-ingest``: embed, ingest (optionally into a Milvus index), search, submit, fetch and health.
 
 Common options go before the subcommand: ``--url``, ``--protocol``, ``--nvcf-function-id``,
-``--json``. The NVCF API key is read from $NVCF_API_KEY or $NGC_API_KEY only, never from
-a flag, and is never printed. ``serve`` and ``nvcf-local`` run the server package's
+``--json``. The NVCF API key is read from $NVCF_API_KEY or $NGC_API_KEY only (a gateway's, for
+``submit``/``fetch --gateway``, from $TRITON_INGEST_API_KEY), never from a flag, and is never printed. ``serve`` and ``nvcf-local`` run the server package's
 commands when it is installed.
 """
 
@@ -22,6 +22,7 @@ from . import _cli_index, _jobstore
 from ._client import Client
 from ._errors import TritonIngestClientError
 from ._results import IngestResult, JobResult
+from .jobs import GatewayJobs
 
 SERVER_COMMANDS = ("serve", "gateway", "nvcf-local", "demo")
 
@@ -50,12 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     _cli_index.add_index_options(ingest, required=False)
     submit = commands.add_parser("submit", help="submit ingest jobs from a JSON file; prints their ids")
     submit.add_argument("--file", type=Path, required=True)
-    submit.add_argument("--jobs-dir", type=Path, default=Path(".triton-ingest-jobs"),
-                        help="where results are kept without NVCF (default .triton-ingest-jobs)")
     fetch = commands.add_parser("fetch", help="fetch job results by id")
     fetch.add_argument("--ids", required=True, help="comma-separated job ids")
-    fetch.add_argument("--jobs-dir", type=Path, default=Path(".triton-ingest-jobs"))
-    fetch.add_argument("--wait", type=float, default=600.0, help="seconds to wait for unfinished NVCF jobs")
+    fetch.add_argument("--wait", type=float, default=600.0, help="seconds to wait for unfinished gateway or NVCF jobs")
+    for command in (submit, fetch):
+        command.add_argument("--gateway", metavar="URL", help="a triton-ingest gateway: its job API runs and keeps "
+                                                               "the jobs (key: $TRITON_INGEST_API_KEY)")
+        command.add_argument("--jobs-dir", type=Path, default=Path(".triton-ingest-jobs"),
+                             help="where results are kept without a gateway or NVCF (default .triton-ingest-jobs)")
     fetch.add_argument("--out", type=Path, help="write the chunks of successful jobs as JSON lines")
     commands.add_parser("health", help="liveness and readiness of the server and models")
     _cli_index.add_commands(commands)
@@ -191,6 +194,10 @@ def _read_jobs(path: Path) -> list:
 
 def cmd_submit(client: Client, args) -> int:
     jobs = _read_jobs(args.file)
+    if args.gateway:
+        ids = GatewayJobs(args.gateway, timeout=args.timeout).submit(jobs)
+        print(json.dumps({"ids": ids}) if args.json else "\n".join(ids))
+        return 0
     ids = client.submit(jobs)
     if not args.nvcf_function_id:  # no server-side job store: keep results in --jobs-dir
         for row in client.fetch(ids):
@@ -201,7 +208,9 @@ def cmd_submit(client: Client, args) -> int:
 
 def cmd_fetch(client: Client, args) -> int:
     ids = [i.strip() for i in args.ids.split(",") if i.strip()]
-    if args.nvcf_function_id:
+    if args.gateway:
+        rows = GatewayJobs(args.gateway, timeout=args.timeout).fetch(ids, timeout=args.wait)
+    elif args.nvcf_function_id:
         rows = client.fetch(ids, timeout=args.wait)
     else:
         rows = [_jobstore.load(args.jobs_dir, i) for i in ids]

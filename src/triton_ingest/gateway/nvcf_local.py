@@ -1,5 +1,6 @@
 """``triton-ingest-server gateway`` (and its older name ``nvcf-local``): one aiohttp front door in
-front of a Triton: the NVCF invocation API, and OpenAI's embeddings API (:mod:`.openai_api`).
+front of a Triton: the NVCF invocation API, OpenAI's embeddings API (:mod:`.openai_api`) and
+NV-Ingest's job API (:mod:`.jobs_api`).
 
 Serves:
 - ``POST /v2/nvcf/pexec/functions/{function_id}[/versions/{version_id}]``: forwards the
@@ -13,6 +14,7 @@ Serves:
 - Finished results expire after ``ttl`` seconds (404 afterwards).
 - ``GET /v2/health/ready`` proxies Triton's readiness.
 - ``POST /v1/embeddings`` and ``GET /v1/models``, OpenAI-compatible (when the tokenizer is built).
+- ``POST /v1/submit_job`` and ``GET /v1/fetch_job``, run on Triton's gRPC endpoint.
 Function ids map to models: by default each model name is its own function id.
 With ``--api-key`` (or $NVCF_LOCAL_API_KEY) requests need ``Authorization: Bearer <key>``.
 """
@@ -35,6 +37,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from ..models.artifacts import TOKENIZER_FILE, artifact
 from ..pipeline.progress import read_progress
+from .jobs_api import JobLimits, JobsAPI
 from .openai_api import EmbeddingsAPI, OpenAIError
 
 FORWARDED = ("Content-Type", "Inference-Header-Content-Length")
@@ -66,6 +69,8 @@ class GatewayConfig:
     large_result_bytes: int = 5 * 1024 * 1024
     default_poll_seconds: float = 5.0
     tokenizer_json: str | None = None  # enables /v1/embeddings (usage counts need the tokenizer)
+    triton_grpc: str = "localhost:8001"  # where jobs run (ingest_stream)
+    jobs: JobLimits = field(default_factory=JobLimits)
 
 
 class Gateway:
@@ -76,6 +81,7 @@ class Gateway:
         self.asset_dir = config.work_dir / "assets"
         self.openai = EmbeddingsAPI(config.triton, config.tokenizer_json, lambda: self.session) \
             if config.tokenizer_json else None
+        self.jobs = JobsAPI(config.triton_grpc, config.work_dir, config.jobs)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth], client_max_size=1 << 30)
@@ -86,6 +92,7 @@ class Gateway:
         app.router.add_get("/v2/health/ready", self.ready)
         if self.openai:
             self.openai.add_routes(app)
+        self.jobs.add_routes(app)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
@@ -195,6 +202,7 @@ def _poll_seconds(raw: str | None, default: float) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser, port: int = 8080) -> None:
     parser.add_argument("--triton", default="localhost:8000", help="Triton HTTP address")
+    parser.add_argument("--triton-grpc", default="localhost:8001", help="Triton gRPC address (the job API's jobs)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=port)
     parser.add_argument("--function", action="append", default=[], metavar="ID=MODEL",
@@ -202,6 +210,14 @@ def add_arguments(parser: argparse.ArgumentParser, port: int = 8080) -> None:
     parser.add_argument("--work-dir", type=Path, default=GatewayConfig.work_dir)
     parser.add_argument("--ttl", type=float, default=600.0, help="seconds finished results are kept")
     parser.add_argument("--large-result-bytes", type=int, default=GatewayConfig.large_result_bytes)
+    jobs = parser.add_argument_group("job API (/v1/submit_job, /v1/fetch_job)")
+    jobs.add_argument("--job-concurrency", type=int, default=JobLimits.concurrency, help="jobs run at once")
+    jobs.add_argument("--max-queued-jobs", type=int, default=JobLimits.max_queued,
+                      help="unfinished jobs accepted before submits get 429")
+    jobs.add_argument("--max-jobs-per-submit", type=int, default=JobLimits.max_per_submit)
+    jobs.add_argument("--max-body-bytes", type=int, default=JobLimits.max_body_bytes, help="submit body limit (413)")
+    jobs.add_argument("--job-ttl", type=float, default=JobLimits.ttl, help="seconds finished job results are kept")
+    jobs.add_argument("--documents-dir", type=Path, help="where {\"path\": ...} jobs may read documents from")
     parser.add_argument("--api-key-env", default="NVCF_LOCAL_API_KEY",
                         help="environment variable holding the API key to require (unset: no auth)")
 
@@ -212,11 +228,16 @@ def run(args: argparse.Namespace) -> int:
         function_id, _, model = item.partition("=")
         functions[function_id] = model
     tokenizer = artifact(TOKENIZER_FILE)
+    jobs = JobLimits(concurrency=args.job_concurrency, max_queued=args.max_queued_jobs,
+                     max_per_submit=args.max_jobs_per_submit, max_body_bytes=args.max_body_bytes, ttl=args.job_ttl,
+                     documents_dir=args.documents_dir)
     config = GatewayConfig(triton=args.triton, functions=functions, work_dir=args.work_dir, ttl=args.ttl,
                            large_result_bytes=args.large_result_bytes, api_key=os.environ.get(args.api_key_env),
-                           tokenizer_json=str(tokenizer) if tokenizer.exists() else None)
+                           tokenizer_json=str(tokenizer) if tokenizer.exists() else None, triton_grpc=args.triton_grpc,
+                           jobs=jobs)
     openai = "/v1/embeddings, /v1/models" if config.tokenizer_json else f"no /v1 routes: {tokenizer} is missing (make model)"
     print(f"gateway on http://{args.host}:{args.port} -> Triton {args.triton}: NVCF pexec (functions: "
-          f"{', '.join(sorted(functions))}), {openai}; auth {'on' if config.api_key else 'off'}", flush=True)
+          f"{', '.join(sorted(functions))}), {openai}, jobs on gRPC {args.triton_grpc} (/v1/submit_job, "
+          f"/v1/fetch_job); auth {'on' if config.api_key else 'off'}", flush=True)
     web.run_app(Gateway(config).app(), host=args.host, port=args.port, print=None)
     return 0

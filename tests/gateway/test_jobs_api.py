@@ -1,0 +1,240 @@
+"""The gateway's job API (NV-Ingest's shape) against the real Triton: submit, fetch across processes,
+partial failure, progress, restarts, TTL, limits and auth."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+import numpy as np
+import pytest
+from triton_ingest_client import Client, GatewayJobs
+
+from support.clients import TRITON_ONLY
+from support.commands import CLIENT_CLI
+from support.documents import make_docx, make_pdf
+from support.gateway import API_KEY, start_gateway
+from support.waiting import wait_until
+from triton_ingest.serving.server import free_port
+
+pytestmark = TRITON_ONLY
+
+
+@pytest.fixture(scope="module")
+def documents_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("served-documents")
+
+
+@pytest.fixture(scope="module")
+def gateway(server, tmp_path_factory, documents_dir):
+    log = tmp_path_factory.mktemp("jobs-gateway") / "gateway.log"
+    process, url = start_gateway(server, log, "--documents-dir", str(documents_dir), "--max-body-bytes", "3000000",
+                                 "--max-jobs-per-submit", "20", command="gateway")
+    yield url, log
+    process.terminate()
+    process.wait(10)
+
+
+def call(url: str, path: str, body=None, key: str | None = API_KEY, raw: bytes | None = None) -> tuple[int, dict]:
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url + path, data=data, headers=headers), timeout=120) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def submit(url: str, jobs) -> list[str]:
+    status, body = call(url, "/v1/submit_job", jobs)
+    assert status == 200, body
+    assert all(uuid.UUID(i).version == 4 for i in body["job_ids"])
+    return body["job_ids"]
+
+
+def fetch(url: str, ids: list[str]) -> list[dict]:
+    status, body = call(url, "/v1/fetch_job?" + urllib.parse.urlencode({"job_ids": ",".join(ids)}))
+    assert status == 200, body
+    assert [item["job_id"] for item in body["results"]] == ids
+    return body["results"]
+
+
+def finished(url: str, ids: list[str], timeout: float = 120.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        items = fetch(url, ids)
+        if all(item["status"] != "pending" for item in items):
+            return items
+        assert time.monotonic() < deadline, f"jobs still pending after {timeout:.0f} s: {items}"
+        time.sleep(0.1)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_one_job_gives_triton_s_own_chunks_and_vectors(gateway, server):
+    url, _ = gateway
+    pdf = make_pdf(3)
+    [job_id] = submit(url, {"data": b64(pdf), "filename": "three.pdf", "options": {"chunk_size": 96}})
+    [item] = finished(url, [job_id])
+    assert item["status"] == "done" and item["progress"] == 100 and item["filename"] == "three.pdf"
+    with Client(server.http_url) as direct:
+        expected = direct.ingest(pdf, {"chunk_size": 96}, filename="three.pdf")
+    chunks = item["result"]["chunks"]
+    assert [c["text"] for c in chunks] == expected.texts and item["result"]["summary"]["pages"] == 3
+    np.testing.assert_allclose(np.array([c["embedding"] for c in chunks]), expected.embeddings, atol=2e-5)
+
+
+def test_a_batch_of_ten_with_two_bad_documents_and_unknown_ids(gateway):
+    url, _ = gateway
+    jobs = [{"data": f"Document number {i} is plain text about job queues.", "filename": f"doc{i}.txt"}
+            for i in range(10)]
+    jobs[3] = {"data": b64(make_pdf(4)[:900]), "filename": "truncated.pdf"}
+    jobs[7] = {"data": b64(b"PK\x03\x04 not really a zip"), "filename": "broken.docx"}
+    jobs[5] = {"data": b64(make_docx(["A real DOCX paragraph."])), "filename": "real.docx"}
+    ids = submit(url, jobs)
+    unknown = [str(uuid.uuid4()), "not-a-job-id"]
+    items = finished(url, [unknown[0], *ids, unknown[1]])
+    assert [i["status"] for i in items] == ["not_found"] + ["done"] * 3 + ["failed"] + ["done"] * 3 + ["failed"] \
+        + ["done"] * 2 + ["not_found"]
+    bad = [items[4], items[8]]
+    assert [b["error"]["reason"] for b in bad] == ["invalid_input", "invalid_input"]
+    assert "PDF" in bad[0]["error"]["message"] and "DOCX" in bad[1]["error"]["message"].upper()
+    assert "Traceback" not in json.dumps(items)
+    assert items[6]["result"]["chunks"][0]["text"] == "A real DOCX paragraph."
+    assert "never submitted here" in items[0]["error"]["message"]
+
+
+def test_fetch_from_another_process_with_the_cli(gateway, tmp_path):
+    url, _ = gateway
+    jobs_file = tmp_path / "jobs.json"
+    (tmp_path / "a.txt").write_text("First document for the CLI.")
+    jobs_file.write_text(json.dumps([str(tmp_path / "a.txt"), {"data": "Second document, inline.", "filename": "b.txt"},
+                                     {"data": "%PDF-1.4 corrupt", "filename": "c.pdf"}]))
+    env = {**os.environ, "TRITON_INGEST_API_KEY": API_KEY}
+    submitted = subprocess.run([CLIENT_CLI, "submit", "--gateway", url, "--file", str(jobs_file)], env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert submitted.returncode == 0, submitted.stderr
+    ids = submitted.stdout.split()
+    fetched = subprocess.run([CLIENT_CLI, "--json", "fetch", "--gateway", url, "--ids", ",".join(ids), "--wait", "120"],
+                             env=env, capture_output=True, text=True, timeout=180)
+    rows = json.loads(fetched.stdout)
+    assert fetched.returncode == 1 and [r["ok"] for r in rows] == [True, True, False]  # one failed document: exit 1
+    assert [r["source"] for r in rows] == ["a.txt", "b.txt", "c.pdf"]
+    assert rows[2]["error"]["type"] == "InvalidInputError" and "PDF" in rows[2]["error"]["message"]
+    [first, _, _] = GatewayJobs(url, api_key=API_KEY).fetch(ids)
+    assert first.ok and first.result.texts == ["First document for the CLI."] and first.result.embeddings.shape == (1, 384)
+
+
+def test_progress_rises_on_a_long_pdf(gateway):
+    url, _ = gateway
+    [job_id] = submit(url, {"data": b64(make_pdf(150)), "filename": "long.pdf"})
+    seen = []
+    while (item := fetch(url, [job_id])[0])["status"] == "pending":
+        seen.append(item["progress"])
+        time.sleep(0.05)
+    assert item["status"] == "done" and item["result"]["summary"]["pages"] == 150
+    running = [p for p in seen if 0 < p < 100]
+    assert len(set(running)) >= 2 and seen == sorted(seen), seen
+
+
+def test_a_document_by_path_under_the_documents_dir(gateway, documents_dir):
+    url, _ = gateway
+    (documents_dir / "big.pdf").write_bytes(make_pdf(5))
+    [item] = finished(url, submit(url, {"path": "big.pdf", "options": {"chunk_size": 128}}))
+    assert item["status"] == "done" and item["filename"] == "big.pdf" and item["result"]["summary"]["pages"] == 5
+    status, body = call(url, "/v1/submit_job", {"path": "../../etc/passwd"})
+    assert status == 400 and "must lie under" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("body, status, message", [
+    (b"{not json", 400, "not valid JSON"),
+    (json.dumps({"data": "x", "path": "y"}).encode(), 400, "job 0 needs exactly one of"),
+    (json.dumps([{"data": "ok"}, {"data": "bad!", "encoding": "base64"}]).encode(), 400, "job 1: 'data' is not valid base64"),
+    (json.dumps([{"data": "x"}] * 21).encode(), 413, "21 jobs in one submit; the limit is 20"),
+    (json.dumps({"data": "A" * 3_100_000}).encode(), 413, "over 3000000 bytes"),
+])
+def test_bad_submits_are_refused_whole_in_openai_s_error_shape(gateway, body, status, message):
+    url, _ = gateway
+    got, answer = call(url, "/v1/submit_job", raw=body)
+    assert got == status and message in answer["error"]["message"], answer
+    assert set(answer["error"]) == {"message", "type", "param", "code"}
+
+
+def test_fetch_needs_ids_and_auth_is_required_and_never_logged(gateway):
+    url, log = gateway
+    assert call(url, "/v1/fetch_job")[0] == 400
+    status, body = call(url, "/v1/submit_job", {"data": "x"}, key=None)
+    assert status == 401 and body["error"]["code"] == "invalid_api_key"
+    assert call(url, "/v1/fetch_job?job_ids=x", key="wrong-key")[0] == 401
+    assert API_KEY not in log.read_text()
+
+
+def test_a_full_queue_answers_429(server, tmp_path):
+    """Jobs against a Triton that does not answer stay unfinished (they retry): the queue fills."""
+    process, url = start_gateway(server, tmp_path / "gateway.log", "--triton-grpc", f"localhost:{free_port()}",
+                                 "--job-concurrency", "1", "--max-queued-jobs", "3", command="gateway")
+    try:
+        submit(url, [{"data": "one"}, {"data": "two"}, {"data": "three"}])
+        status, body = call(url, "/v1/submit_job", {"data": "four"})
+        assert status == 429 and "limit of 3 (--max-queued-jobs)" in body["error"]["message"], body
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def job_state(work_dir, job_id: str) -> str:
+    meta = work_dir / "jobs" / job_id / "job.json"
+    return json.loads(meta.read_text())["state"] if meta.exists() else ""
+
+
+def test_a_restart_keeps_finished_results_fails_running_jobs_and_runs_queued_ones(server, tmp_path):
+    """A finished job survives; the job running when the gateway is killed (held in its retries by a
+    Triton that does not answer) fails as interrupted; the one queued behind it runs after the restart."""
+    work_dir, one_at_a_time = tmp_path / "gw", ("--job-concurrency", "1")
+    process, url = start_gateway(server, tmp_path / "first.log", command="gateway")
+    [done_id] = submit(url, {"data": "Finished before the restart.", "filename": "done.txt"})
+    [before] = finished(url, [done_id])
+    process.terminate()
+    process.wait(10)
+    process, url = start_gateway(server, tmp_path / "second.log", "--triton-grpc", f"localhost:{free_port()}",
+                                 *one_at_a_time, command="gateway")
+    try:
+        running_id, queued_id = submit(url, [{"data": b64(make_pdf(5)), "filename": "running.pdf"},
+                                             {"data": "Queued behind the running one.", "filename": "queued.txt"}])
+        wait_until(lambda: job_state(work_dir, running_id) == "running", "the first job to run")
+        assert job_state(work_dir, queued_id) == "queued"
+    finally:
+        process.send_signal(signal.SIGKILL)  # a crash: nothing is flushed on the way out
+        process.wait(10)
+    process, url = start_gateway(server, tmp_path / "third.log", *one_at_a_time, command="gateway")
+    try:
+        after, running, queued = finished(url, [done_id, running_id, queued_id])
+        assert after == before
+        assert running["status"] == "failed" and running["error"]["reason"] == "interrupted"
+        assert running["filename"] == "running.pdf" and "submit it again" in running["error"]["message"]
+        assert queued["status"] == "done" and queued["result"]["chunks"][0]["text"] == "Queued behind the running one."
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_results_expire_after_the_ttl(server, tmp_path):
+    process, url = start_gateway(server, tmp_path / "gateway.log", "--job-ttl", "1", command="gateway")
+    try:
+        [job_id] = submit(url, {"data": "Short-lived."})
+        assert finished(url, [job_id])[0]["status"] == "done"
+        wait_until(lambda: fetch(url, [job_id])[0]["status"] == "not_found", "the result to expire", timeout=30)
+        assert not (tmp_path / "gw" / "jobs" / job_id).exists()
+    finally:
+        process.terminate()
+        process.wait(10)
