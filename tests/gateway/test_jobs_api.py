@@ -177,6 +177,7 @@ def test_fetch_needs_ids_and_auth_is_required_and_never_logged(gateway):
     assert status == 401 and body["error"]["code"] == "invalid_api_key"
     assert call(url, "/v1/fetch_job?job_ids=x", key="wrong-key")[0] == 401
     assert API_KEY not in log.read_text()
+    assert urllib.request.urlopen(url + "/v2/health/live", timeout=10).status == 200  # no key needed
 
 
 def test_a_full_queue_answers_429(server, tmp_path):

@@ -3,6 +3,7 @@ strict); and Triton's gRPC port answering the health check NVCF uses."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 import tomllib
 import yaml
 
+from triton_ingest.gateway import nvcf_local as gateway
 from triton_ingest.gateway.nvcf_deploy import RESERVED_PORTS as NVCF_RESERVED_PORTS
 from triton_ingest.models.engine import TENSORRT_VERSION, TRITON_IMAGE
 from triton_ingest.paths import DEPLOY, REPO_ROOT
@@ -66,13 +68,16 @@ def test_kubernetes_manifest_validates_strictly(path):
         kubernetes_validate.validate(document, kubernetes_validate.latest_version(), strict=True)
 
 
-def k8s(kind: str) -> dict:
+def k8s(kind: str, name: str | None = None) -> dict:
+    """The manifest of this kind (and name, where there are several of the kind)."""
     documents = [d for p in K8S for d in yaml.safe_load_all(p.read_text())]
-    return next(d for d in documents if d["kind"] == kind)
+    matching = [d for d in documents if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(matching) == 1, f"{len(matching)} {kind} manifests named {name}"
+    return matching[0]
 
 
 def test_deployment_has_gpu_probes_and_memory_backed_shm():
-    pod = k8s("Deployment")["spec"]["template"]["spec"]
+    pod = k8s("Deployment", "triton-ingest")["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
@@ -86,11 +91,39 @@ def test_deployment_has_gpu_probes_and_memory_backed_shm():
 
 def test_hpa_scales_on_the_metric_the_adapter_rule_exposes():
     hpa = k8s("HorizontalPodAutoscaler")["spec"]
-    assert hpa["scaleTargetRef"]["name"] == k8s("Deployment")["metadata"]["name"]
+    target = k8s("Deployment", hpa["scaleTargetRef"]["name"])["spec"]["template"]["spec"]["containers"][0]
+    assert target["resources"]["limits"]["nvidia.com/gpu"] == 1  # Triton scales, not the one-replica gateway
     metric = hpa["metrics"][0]["pods"]["metric"]["name"]
     rules = yaml.safe_load(k8s("ConfigMap")["data"]["config.yaml"])["rules"]
     assert [r["name"]["as"] for r in rules] == [metric] == ["nv_inference_pending_request_count"]
     assert metric in rules[0]["seriesQuery"]
+
+
+def test_gateway_is_one_replica_in_front_of_the_triton_service_and_owns_its_job_volume():
+    deployment = k8s("Deployment", "triton-ingest-gateway")
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["command"][:2] == ["triton-ingest-server", "gateway"]
+    parser = argparse.ArgumentParser()
+    gateway.add_arguments(parser)
+    args = parser.parse_args(container["command"][2:])  # every flag is one the gateway has
+    triton = k8s("Service", "triton-ingest")["spec"]["ports"]
+    assert args.triton == f"triton-ingest:{next(p['port'] for p in triton if p['name'] == 'http')}"
+    assert args.triton_grpc == f"triton-ingest:{next(p['port'] for p in triton if p['name'] == 'grpc')}"
+    port = container["ports"][0]["containerPort"]
+    assert args.host == "0.0.0.0" and args.port == port and port not in NVCF_RESERVED_PORTS
+    assert k8s("Service", "triton-ingest-gateway")["spec"]["ports"][0]["port"] == port
+    assert k8s("Service", "triton-ingest-gateway")["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert k8s("Service", "triton-ingest")["spec"]["selector"] != deployment["spec"]["selector"]["matchLabels"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    jobs = next(m for m in container["volumeMounts"] if m["mountPath"] == str(args.work_dir))
+    claim = next(v for v in pod["volumes"] if v["name"] == jobs["name"])["persistentVolumeClaim"]["claimName"]
+    assert k8s("PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteOnce"]
+    [key] = container["env"]
+    assert key["name"] == args.api_key_env and key["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert "nvidia.com/gpu" not in container["resources"]["limits"] and pod["securityContext"]["runAsNonRoot"]
 
 
 @pytest.mark.integration

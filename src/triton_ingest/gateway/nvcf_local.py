@@ -12,7 +12,7 @@ Serves:
 - ``GET /v2/nvcf/pexec/status/{request_id}``: the same answer for a pending request.
 - Results over ``large_result_bytes`` answer 302 to ``/v2/nvcf/results/{request_id}``.
 - Finished results expire after ``ttl`` seconds (404 afterwards).
-- ``GET /v2/health/ready`` proxies Triton's readiness.
+- ``GET /v2/health/ready`` proxies Triton's readiness; ``GET /v2/health/live`` is the gateway's own.
 - ``POST /v1/embeddings`` and ``GET /v1/models``, OpenAI-compatible (when the tokenizer is built).
 - ``POST /v1/submit_job`` and ``GET /v1/fetch_job``, run on Triton's gRPC endpoint.
 Function ids map to models: by default each model name is its own function id.
@@ -90,6 +90,7 @@ class Gateway:
         app.router.add_get("/v2/nvcf/pexec/status/{request_id}", self.status)
         app.router.add_get("/v2/nvcf/results/{request_id}", self.large_result)
         app.router.add_get("/v2/health/ready", self.ready)
+        app.router.add_get("/v2/health/live", self.live)
         if self.openai:
             self.openai.add_routes(app)
         self.jobs.add_routes(app)
@@ -108,13 +109,16 @@ class Gateway:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler):
-        if self.config.api_key and request.path != "/v2/health/ready":
+        if self.config.api_key and request.path not in ("/v2/health/ready", "/v2/health/live"):
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given, f"Bearer {self.config.api_key}"):
                 if request.path.startswith("/v1/"):
                     return OpenAIError(401, "missing or invalid API key", code="invalid_api_key").response()
                 return web.json_response({"error": "missing or invalid API key"}, status=401)
         return await handler(request)
+
+    async def live(self, _request: web.Request) -> web.Response:
+        return web.Response(status=200)
 
     async def ready(self, _request: web.Request) -> web.Response:
         try:
