@@ -52,6 +52,21 @@ def test_one_input_as_float_and_base64_equals_triton(client, clients):
     assert floats.usage.prompt_tokens == floats.usage.total_tokens == tokens
 
 
+def test_langchain_openai_embeddings_work_with_only_a_base_url(gateway, clients):
+    """LangChain's OpenAIEmbeddings; ``check_embedding_ctx_length=False`` sends the texts themselves
+    (otherwise it sends OpenAI tiktoken ids, which only OpenAI's own models read)."""
+    from langchain_openai import OpenAIEmbeddings
+
+    embeddings = OpenAIEmbeddings(model=MODEL, base_url=gateway[0] + "/v1", api_key=API_KEY, max_retries=0,
+                                  check_embedding_ctx_length=False)
+    documents = ["Triton batches requests dynamically.", "Milvus stores the vectors.", "Ünïcödé text too."]
+    vectors = np.array(embeddings.embed_documents(documents), dtype=np.float32)
+    query = np.array(embeddings.embed_query("Where are vectors stored?"), dtype=np.float32)
+    np.testing.assert_allclose(vectors, direct(clients, documents), atol=1e-6)
+    np.testing.assert_allclose(query, direct(clients, ["Where are vectors stored?"])[0], atol=1e-6)
+    assert int(np.argmax(vectors @ query)) == 1
+
+
 def test_2048_inputs_come_back_in_order_equal_to_triton(client, clients):
     texts = [f"passage {i}: {'short' if i % 3 else 'a somewhat longer passage about batching'} text" for i in range(2048)]
     created = client.embeddings.create(model=MODEL, input=texts)  # the openai package asks for base64 and decodes it
