@@ -14,8 +14,11 @@ PYTEST_ARGS ?=
 TARGET ?= cpu
 IMAGE ?= triton-ingest:0.1.0
 
+SETUP_LOCK := .setup.lock
+LOCKED := $(if $(shell command -v flock),flock $(SETUP_LOCK))
+
 .DEFAULT_GOAL := help
-.PHONY: help install model serve serve-pytriton gateway nvcf-local run test test-fast soak bench perf engine repository docker nvcf-commands clean
+.PHONY: help setup install model serve serve-pytriton gateway nvcf-local run test test-fast soak bench perf engine repository docker nvcf-commands clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -32,43 +35,48 @@ $(ONNX): $(VENV)/.installed src/triton_ingest/models/export.py src/triton_ingest
 		src/triton_ingest/models/ocr_export.py
 	$(PY) -m triton_ingest.models.export --out $(ARTIFACTS)
 
-model: $(ONNX) ## Export all-MiniLM-L6-v2 to ONNX (+ tokenizer.json) under build/artifacts
+# Set-up under a lock (where flock exists): `make serve` and `make gateway` started at once in two
+# shells of a fresh clone build the venv and the model once; the second waits, then finds them done.
+setup:
+	@$(LOCKED) $(MAKE) --no-print-directory $(ONNX)
 
-serve: $(ONNX) ## Run Triton in the foreground on HTTP_PORT/GRPC_PORT/METRICS_PORT (8000/8001/8002)
+model: setup ## Export all-MiniLM-L6-v2 to ONNX (+ tokenizer.json) under build/artifacts
+
+serve: setup ## Run Triton in the foreground on HTTP_PORT/GRPC_PORT/METRICS_PORT (8000/8001/8002)
 	$(VENV)/bin/triton-ingest-server serve --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
-serve-pytriton: $(ONNX) ## The same models served Python-natively with PyTriton (same ports and names)
+serve-pytriton: setup ## The same models served Python-natively with PyTriton (same ports and names)
 	$(PY) -m pytriton_app --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
-gateway: $(ONNX) ## Front door on GATEWAY_PORT (9000): OpenAI /v1/embeddings, job API, NVCF pexec; Triton on HTTP_PORT/GRPC_PORT
+gateway: setup ## Front door on GATEWAY_PORT (9000): OpenAI /v1/embeddings, job API, NVCF pexec; Triton on HTTP_PORT/GRPC_PORT
 	$(VENV)/bin/triton-ingest-server gateway --triton localhost:$(HTTP_PORT) --triton-grpc localhost:$(GRPC_PORT) --port $(GATEWAY_PORT)
 
 nvcf-local: $(VENV)/.installed ## Local NVCF gateway on NVCF_PORT (8080) in front of Triton on HTTP_PORT
 	$(VENV)/bin/triton-ingest nvcf-local --triton localhost:$(HTTP_PORT) --port $(NVCF_PORT)
 
-run: $(ONNX) ## Set up, start Triton, embed example texts, print a similarity demo, stop
+run: setup ## Set up, start Triton, embed example texts, print a similarity demo, stop
 	$(VENV)/bin/triton-ingest-server demo
 
-test: $(ONNX) ## Set up, then run every test (unit + real-tritonserver integration)
+test: setup ## Set up, then run every test (unit + real-tritonserver integration)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(ONNX) ## Unit tests only: no server started (the inner loop; `make test` runs everything)
+test-fast: setup ## Unit tests only: no server started (the inner loop; `make test` runs everything)
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
-soak: $(ONNX) ## Reliability soak (outside make test): 20x the load, 10x the fuzzing and hostile-corpus sizes; reports in build/reliability
+soak: setup ## Reliability soak (outside make test): 20x the load, 10x the fuzzing and hostile-corpus sizes; reports in build/reliability
 	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s --timeout=5400 tests/reliability $(PYTEST_ARGS)
 
-bench: $(ONNX) ## Served embed vs in-process ORT; ingest vs embed alone; OCR vs RapidOCR; Milvus index; gateway vs Triton
+bench: setup ## Served embed vs in-process ORT; ingest vs embed alone; OCR vs RapidOCR; Milvus index; gateway vs Triton
 	$(PY) benchmarks/embed_throughput.py
 	$(PY) benchmarks/ingest_throughput.py
 	$(PY) benchmarks/ocr_throughput.py
 	$(PY) benchmarks/index_throughput.py
 	$(PY) benchmarks/gateway_throughput.py
 
-perf: $(ONNX) ## perf_analyzer on embed (HTTP, gRPC) and ingest; CSVs in build/perf (PERF_ARGS="--url ...")
+perf: setup ## perf_analyzer on embed (HTTP, gRPC) and ingest; CSVs in build/perf (PERF_ARGS="--url ...")
 	$(PY) benchmarks/perf.py $(PERF_ARGS)
 
-engine: $(ONNX) ## Build the FP16 TensorRT engine for this GPU into build/engines (needs a CUDA GPU)
+engine: setup ## Build the FP16 TensorRT engine for this GPU into build/engines (needs a CUDA GPU)
 	@nvidia-smi -L >/dev/null 2>&1 || { echo "make engine: no CUDA GPU is visible (nvidia-smi); engines are built on the GPU model that serves them" >&2; exit 1; }
 	$(PY) -m pip install -q -c constraints.txt -e '.[gpu]'
 	$(VENV)/bin/triton-ingest-server engine --cache-dir build/engines
