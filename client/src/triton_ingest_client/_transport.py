@@ -7,6 +7,7 @@ client is not thread-safe, so each thread gets its own transport.
 
 from __future__ import annotations
 
+import importlib
 import json
 import queue
 import threading
@@ -24,14 +25,11 @@ STREAM_BUFFER = 4
 STREAM_HEADERS = {"triton_grpc_error": "true"}
 
 
-def _module(protocol: str):
-    if protocol == "http":
-        import tritonclient.http as module
-    elif protocol == "grpc":
-        import tritonclient.grpc as module
-    else:
+def tritonclient_module(protocol: str, asyncio: bool = False):
+    """``tritonclient.http`` or ``tritonclient.grpc`` (their ``.aio`` variants with ``asyncio``)."""
+    if protocol not in ("http", "grpc"):
         raise ValueError(f"protocol must be 'http' or 'grpc', not {protocol!r}")
-    return module
+    return importlib.import_module(f"tritonclient.{protocol}" + (".aio" if asyncio else ""))
 
 
 def make_inputs(module, tensors: Tensors) -> list:
@@ -72,7 +70,7 @@ class TritonTransport:
                  ssl: bool = False):
         self.url, self.protocol, self.timeout = url, protocol, timeout
         self.headers = dict(headers or {})
-        self._m = _module(protocol)
+        self._m = tritonclient_module(protocol)
         if protocol == "http":
             self._client = self._m.InferenceServerClient(url, connection_timeout=min(timeout, 60.0),
                                                          network_timeout=timeout, ssl=ssl)

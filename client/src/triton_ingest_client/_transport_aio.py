@@ -11,17 +11,7 @@ import asyncio
 from typing import AsyncIterator, Mapping
 
 from ._errors import from_status
-from ._transport import STREAM_HEADERS, Tensors, is_final, make_inputs, translate
-
-
-def _aio_module(protocol: str):
-    if protocol == "http":
-        import tritonclient.http.aio as module
-    elif protocol == "grpc":
-        import tritonclient.grpc.aio as module
-    else:
-        raise ValueError(f"protocol must be 'http' or 'grpc', not {protocol!r}")
-    return module
+from ._transport import STREAM_HEADERS, Tensors, is_final, make_inputs, translate, tritonclient_module
 
 
 class AsyncTritonTransport:
@@ -31,7 +21,7 @@ class AsyncTritonTransport:
                  headers: Mapping[str, str] | None = None, ssl: bool = False, connections: int = 100):
         self.url, self.protocol, self.timeout = url, protocol, timeout
         self.headers = dict(headers or {})
-        self._m = _aio_module(protocol)
+        self._m = tritonclient_module(protocol, asyncio=True)
         if protocol == "http":  # aiohttp's total timeout per request
             self._client = self._m.InferenceServerClient(url, conn_limit=connections, conn_timeout=timeout, ssl=ssl)
         else:
