@@ -29,11 +29,11 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import chunk_texts  # noqa: E402
 from report import plot, print_report  # noqa: E402
 
 from triton_ingest.contracts import EMBED, EMBED_INT8  # noqa: E402
 from triton_ingest.models.artifacts import INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact  # noqa: E402
+from triton_ingest.models.corpus import chunk_texts  # noqa: E402
 from triton_ingest.models.embedding import OnnxEmbedder  # noqa: E402
 from triton_ingest.models.tokenization import TextTokenizer  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402

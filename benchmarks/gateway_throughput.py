@@ -25,10 +25,10 @@ import numpy as np
 import tritonclient.http as httpclient
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import chunk_texts  # noqa: E402
 from report import write_json  # noqa: E402
 
 from triton_ingest.contracts import EMBED  # noqa: E402
+from triton_ingest.models.corpus import chunk_texts  # noqa: E402
 from triton_ingest.serving.server import TritonServer, free_port, http_ready  # noqa: E402
 
 PER_REQUEST, IN_FLIGHT = 16, 16

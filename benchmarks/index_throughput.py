@@ -26,12 +26,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from corpus import chunk_texts  # noqa: E402
 from ingest_throughput import make_prose_pdf  # noqa: E402
 from report import write_json  # noqa: E402
 from triton_ingest_client import Client, Index  # noqa: E402
 
 from support.knowledge import QUESTIONS, error_notes, library  # noqa: E402
+from triton_ingest.models.corpus import chunk_texts  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
 
 FILLER_PER_DOCUMENT = 500

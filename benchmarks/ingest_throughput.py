@@ -24,10 +24,10 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import chunk_texts  # noqa: E402
 from report import write_json  # noqa: E402
 
 from triton_ingest.contracts import EMBED, INGEST  # noqa: E402
+from triton_ingest.models.corpus import chunk_texts  # noqa: E402
 from triton_ingest.pipeline.documents import ExtractSettings, open_document  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
 

@@ -25,12 +25,12 @@ import tritonclient.grpc as grpcclient
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from corpus import chunk_texts  # noqa: E402
 from report import write_json  # noqa: E402
 
 from support.scans import encoded, render, scanned_pdf, word_recall  # noqa: E402
 from triton_ingest.contracts import INGEST, OCR  # noqa: E402
 from triton_ingest.models.artifacts import OCR_DETECTOR_FILE, OCR_RECOGNIZER_FILES, artifact  # noqa: E402
+from triton_ingest.models.corpus import chunk_texts  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
 
 CONCURRENCY = (1, 4, 8)

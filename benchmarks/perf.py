@@ -20,9 +20,9 @@ from contextlib import nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import chunk_texts  # noqa: E402
 from ingest_throughput import make_prose_pdf  # noqa: E402
 
+from triton_ingest.models.corpus import chunk_texts  # noqa: E402
 from triton_ingest.paths import BUILD, REPO_ROOT  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
 

@@ -11,7 +11,7 @@ import tritonclient.grpc.aio as grpc_aio
 from pytriton.model_config import ModelConfig, Tensor
 from pytriton.proxy.types import Request
 
-from triton_ingest.contracts import EMBED, INGEST, INGEST_STREAM, OCR, OCR_DETECTOR, ModelSpec
+from triton_ingest.contracts import EMBED_MODELS, INGEST, INGEST_STREAM, MODELS, OCR, OCR_DETECTOR, ModelSpec
 from triton_ingest.models.artifacts import TOKENIZER_FILE, artifact
 from triton_ingest.pipeline.extraction import Extractor
 from triton_ingest.pipeline.ingest import IngestPipeline, ingest_request, stream_batch_outputs, stream_final_outputs
@@ -57,8 +57,13 @@ class GrpcModels:
         result = await self._clients[loop].infer(spec.name, inputs)
         return {o.name: result.as_numpy(o.name) for o in spec.outputs}
 
-    async def embed(self, texts: list[str]) -> np.ndarray:
-        return (await self.infer(EMBED, {"TEXT": np.array([[t.encode()] for t in texts], dtype=object)}))["EMBEDDING"]
+    def embedder(self, spec: ModelSpec):
+        """An async ``embed(texts) -> [n, 384]`` through model ``spec`` (``embed`` or ``embed_int8``)."""
+
+        async def embed(texts: list[str]) -> np.ndarray:
+            return (await self.infer(spec, {"TEXT": np.array([[t.encode()] for t in texts], dtype=object)}))["EMBEDDING"]
+
+        return embed
 
     def array(self, spec: ModelSpec):
         """An async ``call(batch) -> output`` for a model of one input and one output tensor."""
@@ -80,7 +85,7 @@ class IngestModels:
         self.models = GrpcModels(grpc_url)
         self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE), Extractor(workers=1))
         self.engines = engines(self.models.array, OCR_DETECTOR)
-        self.embed = self.models.embed
+        self.embedders = {name: self.models.embedder(MODELS[name]) for name in EMBED_MODELS}
 
     @staticmethod
     def _inputs(request: Request) -> dict:
@@ -88,7 +93,7 @@ class IngestModels:
 
     async def ingest(self, requests: list[Request]) -> list[dict]:
         async def one(request: Request) -> dict:
-            result = await ingest_request(self.pipeline, self._inputs(request), request.parameters or {}, self.embed,
+            result = await ingest_request(self.pipeline, self._inputs(request), request.parameters or {}, self.embedders,
                                           ocr=self.models.ocr)
             return for_pytriton(result.outputs())
 
@@ -102,7 +107,7 @@ class IngestModels:
             await queue.put(for_pytriton(stream_batch_outputs(chunks, embeddings, progress)))
 
         task = asyncio.ensure_future(ingest_request(self.pipeline, self._inputs(request), request.parameters or {},
-                                                    self.embed, on_batch=on_batch, ocr=self.models.ocr))
+                                                    self.embedders, on_batch=on_batch, ocr=self.models.ocr))
         while not (task.done() and queue.empty()):
             getter = asyncio.ensure_future(queue.get())
             await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)

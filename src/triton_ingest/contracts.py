@@ -7,6 +7,7 @@ from triton_ingest_client.contracts import (  # noqa: F401
     CHUNK_DEFAULTS,
     EMBED,
     EMBED_INT8,
+    EMBED_MODELS,
     EMBEDDER,
     EMBEDDER_INT8,
     EMBEDDING_DIM,

@@ -15,7 +15,17 @@ import numpy as np
 import psutil
 import pytest
 
-from support.clients import embed, ingest_tensors, ingest_with, nvcf_request_headers, only_on_triton, request_headers
+from support.clients import (
+    client_module,
+    cosines,
+    embed,
+    embed_with,
+    ingest_tensors,
+    ingest_with,
+    nvcf_request_headers,
+    only_on_triton,
+    request_headers,
+)
 from support.documents import make_docx, make_html, make_pdf
 from support.waiting import progress_of, wait_until
 from triton_ingest.pipeline.documents import open_document
@@ -207,3 +217,30 @@ def test_cancelled_request_stops_and_leaves_nothing_complete(server, tmp_path):
     body = json.loads((tmp_path / "progress").read_text())
     assert body["partialResponse"] == {"status": "failed", "error": "the request was cancelled"}
     assert body["progress"] < 100 and sorted(p.name for p in tmp_path.iterdir()) == ["progress"]
+
+
+def test_embed_model_int8_embeds_the_chunks_and_is_recorded_everywhere(clients, protocol, tmp_path):
+    """OPTIONS.embed_model picks the served ensemble: the vectors are embed_int8's own, and the
+    chunks, the summary, the progress file and the JSONL result name the model."""
+    pdf = make_pdf(6)
+    headers = nvcf_request_headers(protocol, f"int8-{protocol}", tmp_path)
+    got = ingest_with(clients[protocol], protocol, pdf, "int8.pdf", {"embed_model": "embed_int8", "embed_batch": 4},
+                      headers)
+    texts = [c["text"] for c in got["chunks"]]
+    np.testing.assert_allclose(got["embeddings"], embed_with(clients[protocol], protocol, texts, "embed_int8"),
+                               atol=2e-5)
+    assert {c["embed_model"] for c in got["chunks"]} == {"embed_int8"} and got["summary"]["embed_model"] == "embed_int8"
+    progress = json.loads((tmp_path / "progress").read_text())["partialResponse"]
+    assert progress["summary"]["embed_model"] == "embed_int8"
+    lines = (tmp_path / progress["result_file"]).read_text().splitlines()
+    assert {json.loads(line)["embed_model"] for line in lines} == {"embed_int8"}
+    fp32 = ingest_with(clients[protocol], protocol, pdf, "int8.pdf", {"embed_batch": 4})
+    assert {c["embed_model"] for c in fp32["chunks"]} == {"embed"} and [c["text"] for c in fp32["chunks"]] == texts
+    assert cosines(got["embeddings"], fp32["embeddings"]).min() >= 0.98
+
+
+def test_an_unknown_embed_model_is_invalid_arg_naming_the_choices(clients, protocol):
+    with pytest.raises(client_module(protocol).InferenceServerException, match="embed_model") as caught:
+        ingest_with(clients[protocol], protocol, b"Some text.", "t.txt", {"embed_model": "embedder"})
+    assert 'must be "embed" or "embed_int8"' in str(caught.value) and ("400" in str(caught.value.status())
+                                                             or "INVALID_ARGUMENT" in str(caught.value.status()))

@@ -12,6 +12,8 @@ def test_options_parse_defaults_and_values():
     assert IngestOptions.parse(None) == IngestOptions.parse(b"") == IngestOptions()
     parsed = IngestOptions.parse(b'{"chunk_size": 100, "chunk_overlap": 10, "text_depth": "document"}')
     assert (parsed.chunk_size, parsed.chunk_overlap, parsed.text_depth) == (100, 10, "document")
+    assert IngestOptions().embed_model == "embed" and IngestOptions.parse(b'{"embed_model": "embed_int8"}').embed_model \
+        == "embed_int8"
 
 
 @pytest.mark.parametrize(
@@ -25,6 +27,7 @@ def test_options_parse_defaults_and_values():
         (b'{"max_pages": true}', "OPTIONS.max_pages must be an integer"),
         (b'{"text_depth": "chapter"}', "text_depth must be"),
         (b'{"chunk_size": 10, "chunk_overlap": 10}', "chunk_overlap must be smaller"),
+        (b'{"embed_model": "embedder_int8"}', 'embed_model must be "embed" or "embed_int8"'),
     ],
 )
 def test_invalid_options_name_the_problem(raw, message):

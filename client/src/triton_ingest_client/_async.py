@@ -20,6 +20,7 @@ from ._progress import ProgressWatcher
 from ._requests import (
     INGEST_OUTPUTS,
     Job,
+    check_embed_model,
     embed_batches,
     ingest_result,
     ingest_tensors,
@@ -94,10 +95,13 @@ class AsyncClient:
                 await asyncio.sleep(self.retry.delay(attempt))
         raise AssertionError("unreachable")
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised 384-d embeddings, one row per text (batches of 64, sent concurrently)."""
+    async def embed(self, texts: Sequence[str], model: str = EMBED.name) -> np.ndarray:
+        """L2-normalised 384-d embeddings, one row per text (batches of 64, sent concurrently), by
+        ``model`` (``embed``, or ``embed_int8``)."""
+        check_embed_model(model)
+
         async def one(batch: np.ndarray) -> np.ndarray:
-            reply = await self._retrying(lambda: self._transport.infer(EMBED.name, {"TEXT": batch}, ["EMBEDDING"]))
+            reply = await self._retrying(lambda: self._transport.infer(model, {"TEXT": batch}, ["EMBEDDING"]))
             return reply["EMBEDDING"]
 
         rows = await asyncio.gather(*(one(batch) for batch in embed_batches(texts)))

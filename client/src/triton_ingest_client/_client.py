@@ -21,6 +21,7 @@ from ._progress import ProgressWatcher
 from ._requests import (
     INGEST_OUTPUTS,
     Job,
+    check_embed_model,
     embed_batches,
     ingest_result,
     ingest_tensors,
@@ -66,7 +67,7 @@ class Client:
         self._jobs: dict[str, tuple[str, Future]] = {}
         self.progress_dir = Path(progress_dir) if progress_dir else None
         self._local_progress = self.url.rsplit(":", 1)[0] in LOCAL_HOSTS and transport_factory is None
-        self._probe: np.ndarray | None = None  # the embed model's vector for PROBE_TEXT (index checks)
+        self._probes: dict[str, np.ndarray] = {}  # each embedding model's vector for PROBE_TEXT (index checks)
 
     @classmethod
     def nvcf(cls, function_id: str | Mapping[str, str], api_key: str | None = None, version_id: str | None = None,
@@ -114,11 +115,13 @@ class Client:
             self._local.transport = None
 
     # -- API --------------------------------------------------------------------------------
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised 384-d embeddings, one row per text (sent in batches of 64)."""
+    def embed(self, texts: Sequence[str], model: str = EMBED.name) -> np.ndarray:
+        """L2-normalised 384-d embeddings, one row per text (sent in batches of 64), by ``model``
+        (``embed``, or ``embed_int8``)."""
+        check_embed_model(model)
         rows = []
         for batch in embed_batches(texts):
-            call = lambda: self._transport.infer(EMBED.name, {"TEXT": batch}, ["EMBEDDING"])  # noqa: E731
+            call = lambda: self._transport.infer(model, {"TEXT": batch}, ["EMBEDDING"])  # noqa: E731
             rows.append(self._retrying(call)["EMBEDDING"])
         return np.vstack(rows) if rows else no_embeddings()
 
@@ -163,11 +166,13 @@ class Client:
     def _ingest_stream(self, tensors: dict, on_progress: ProgressCallback | None) -> IngestResult:
         return joined(list(self._stream_parts(tensors, on_progress)))
 
-    def _served_profile(self, options: Mapping | None = None) -> IndexProfile:
-        """How this server embeds (its probe vector, asked once) and chunks with ``options``."""
-        if self._probe is None:
-            self._probe = self.embed([PROBE_TEXT])[0]
-        return IndexProfile.served(EMBED.name, self._probe, options)
+    def _served_profile(self, options: Mapping | None = None, model: str | None = None) -> IndexProfile:
+        """How this server embeds with ``options``' embed_model (or ``model``): its probe vector,
+        asked once per model; and how it chunks with ``options``."""
+        model = model or (options or {}).get("embed_model", EMBED.name)
+        if model not in self._probes:
+            self._probes[model] = self.embed([PROBE_TEXT], model)[0]
+        return IndexProfile.served(model, self._probes[model], options)
 
     def _ingest_into(self, index: "Index", data: bytes, name: str, tensors: dict, options: Mapping | None,
                      on_progress: ProgressCallback | None) -> IngestResult:
@@ -196,14 +201,15 @@ class Client:
         return IngestResult([], no_embeddings(), {**summary, "index": write.summary(replaced)})
 
     def search(self, query: str, index: "Index", top_k: int = 5, hybrid: bool = False) -> list[SearchHit]:
-        """The ``top_k`` chunks in ``index`` nearest to ``query`` (embedded by the served ``embed``),
-        best first; ``hybrid`` fuses them with BM25 keyword matches by reciprocal rank."""
+        """The ``top_k`` chunks in ``index`` nearest to ``query`` (embedded by the served model that
+        made the index), best first; ``hybrid`` fuses them with BM25 keyword matches by reciprocal rank."""
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("the search query is empty")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
             raise InvalidInputError(f"top_k must be an integer in [1, {MAX_TOP_K}], got {top_k!r}")
-        index.check_model(self._served_profile())
-        return index.search(self.embed([query])[0], top_k, query if hybrid else None)
+        model = index.built_with().model
+        index.check_model(self._served_profile(model=model))
+        return index.search(self.embed([query], model)[0], top_k, query if hybrid else None)
 
     def submit(self, jobs: Iterable[Job]) -> list[str]:
         """Start ingest jobs; returns one UUID4 id per job.

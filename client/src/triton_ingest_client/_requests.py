@@ -12,7 +12,7 @@ import numpy as np
 
 from ._errors import InvalidInputError
 from ._results import IngestResult, Progress
-from .contracts import EMBED, EMBEDDING_DIM, INGEST
+from .contracts import EMBED, EMBED_MODELS, EMBEDDING_DIM, INGEST
 
 INGEST_OUTPUTS = [t.name for t in INGEST.outputs]
 Job = Any  # a path, bytes, or {"path"|"data": ..., "options": {...}, "filename": ...}
@@ -27,6 +27,11 @@ def read_document(source: str | os.PathLike | bytes, filename: str | None) -> tu
         return path.read_bytes(), filename or path.name
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def check_embed_model(model: str) -> None:
+    if model not in EMBED_MODELS:
+        raise InvalidInputError(f"model must be one of {list(EMBED_MODELS)}, got {model!r}")
 
 
 def embed_batches(texts: Sequence[str]) -> Iterator[np.ndarray]:

@@ -22,6 +22,7 @@ from . import _cli_index, _jobstore
 from ._client import Client
 from ._errors import TritonIngestClientError
 from ._results import IngestResult, JobResult
+from .contracts import EMBED_MODELS
 from .jobs import GatewayJobs
 
 SERVER_COMMANDS = ("serve", "gateway", "nvcf-local", "demo")
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     embed = commands.add_parser("embed", help="embed texts")
     embed.add_argument("texts", nargs="+")
+    embed.add_argument("--model", choices=EMBED_MODELS, default=EMBED_MODELS[0], help="fp32 embed (default) or embed_int8")
     ingest = commands.add_parser("ingest", help="ingest files, directories or globs")
     ingest.add_argument("paths", nargs="+")
     ingest.add_argument("--out", type=Path, help="write every chunk with its embedding as JSON lines "
@@ -127,7 +129,7 @@ def _job_json(row: JobResult) -> dict:
 
 
 def cmd_embed(client: Client, args) -> int:
-    vectors = client.embed(args.texts)
+    vectors = client.embed(args.texts, args.model)
     if args.json:
         print(json.dumps({"embeddings": vectors.round(7).tolist()}))
     else:

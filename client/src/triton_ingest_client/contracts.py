@@ -150,3 +150,7 @@ MODELS: dict[str, ModelSpec] = {
                         OCR_DETECTOR, OCR_RECOGNIZER, OCR_RECOGNIZER_CH, OCR)
 }
 """Every model in ``model_repository/``, by name."""
+
+EMBED_MODELS = (EMBED.name, EMBED_INT8.name)
+"""The models that embed text alike ([n,1] TEXT -> [n,384] EMBEDDING): ingest's ``embed_model``
+chooses one, and an index records which one made its vectors."""

@@ -147,6 +147,12 @@ class Index:
                                     f"(no {PROFILE_PROPERTY} property); use another --collection")
         return profile
 
+    def built_with(self) -> IndexProfile:
+        """The profile the existing collection records (NotFoundError when there is none)."""
+        if self._checked is not None:
+            return self._checked
+        return self._open()
+
     def _open(self) -> IndexProfile:
         profile = self.profile()
         if profile is None:

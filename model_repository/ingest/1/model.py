@@ -1,4 +1,4 @@
-"""Triton Python model `ingest`: thin shell over triton_ingest.pipeline.ingest (BLS to `embed`)."""
+"""Triton Python model `ingest`: thin shell over triton_ingest.pipeline.ingest (BLS to `embed` or `embed_int8`, and `ocr`)."""
 
 from triton_ingest.contracts import INGEST
 from triton_ingest.pipeline.ingest import ingest_request
@@ -11,6 +11,6 @@ class TritonPythonModel(IngestModel):
         return await adapter.execute_each(requests, INGEST, self._ingest)
 
     async def _ingest(self, inputs, parameters, is_cancelled):
-        result = await ingest_request(self.pipeline, inputs, parameters, self.embed, is_cancelled, metrics=self.metrics,
+        result = await ingest_request(self.pipeline, inputs, parameters, self.embedders, is_cancelled, metrics=self.metrics,
                                       ocr=self.ocr)
         return result.outputs()

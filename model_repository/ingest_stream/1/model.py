@@ -14,6 +14,6 @@ class TritonPythonModel(IngestModel):
         async def on_batch(chunks, embeddings, progress):
             send(stream_batch_outputs(chunks, embeddings, progress))
 
-        result = await ingest_request(self.pipeline, inputs, parameters, self.embed, is_cancelled, on_batch, self.metrics,
+        result = await ingest_request(self.pipeline, inputs, parameters, self.embedders, is_cancelled, on_batch, self.metrics,
                                       ocr=self.ocr)
         return stream_final_outputs(result)

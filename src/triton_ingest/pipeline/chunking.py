@@ -36,6 +36,7 @@ class Chunk:
     token_count: int
     source: str
     method: str = "text"  # "ocr" when any of its pages was read by OCR
+    embed_model: str = ""  # the model that embedded it (ingest's OPTIONS.embed_model)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -2,7 +2,8 @@
 
 Pages come from the extractor's worker processes (``extraction``), in order, with the text of
 scanned pages and images read by an injected ``ocr`` (BLS to the ``ocr`` model). Embedding goes
-through an injected async ``embed(texts)`` (BLS to the ``embed`` ensemble inside Triton),
+through an injected async ``embed(texts)`` (BLS to the ``embed`` or ``embed_int8`` ensemble inside
+Triton, as OPTIONS.embed_model says; chunks, summary and progress name it),
 ``embed_batch`` chunks per call and up to ``max_in_flight`` calls outstanding, so Triton's dynamic
 batcher stays full while extraction and chunking continue. Nothing is ever one giant tensor.
 ``ingest`` keeps every batch for its single response; ``ingest_stream``
@@ -16,7 +17,7 @@ import json
 import time
 from collections import deque
 from contextlib import aclosing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Awaitable, Callable, Mapping
 
@@ -114,7 +115,7 @@ class _Run:
         self.check_deadline()
         if self.cancelled():
             raise CancelledError("the request was cancelled")
-        batch, self.batch = self.batch, []
+        batch, self.batch = [replace(c, embed_model=self.options.embed_model) for c in self.batch], []
         self.pending.append((asyncio.ensure_future(self.embed([c.text for c in batch])), batch))
         await asyncio.sleep(0)  # let the BLS request go out before more extraction
         if len(self.pending) >= self.options.max_in_flight:
@@ -139,7 +140,8 @@ class _Run:
         if self.reporter.active:
             self.reporter.write_results(_result_lines(batch, vectors))
         pages_done = batch[-1].pages[-1]
-        progress = {"pages_done": pages_done, "pages_total": self.info.page_count, "chunks_done": self.count}
+        progress = {"pages_done": pages_done, "pages_total": self.info.page_count, "chunks_done": self.count,
+                    "embed_model": self.options.embed_model}
         self.reporter.update(100 * pages_done / self.info.page_count, {
             **progress,
             "recent_chunks": [{"chunk_index": c.chunk_index, "pages": c.pages, "text": c.text[:200]} for c in batch],
@@ -216,7 +218,7 @@ def _summary(run: _Run, filename: str, seconds: float) -> dict:
     return {
         "source": filename, "kind": run.info.kind, "encoding": run.info.encoding,
         "pages": run.info.page_count, "ocr_pages": run.ocr_pages, "chunks": run.count,
-        "options": run.options.as_dict(), "warnings": warnings,
+        "embed_model": run.options.embed_model, "options": run.options.as_dict(), "warnings": warnings,
         "timings_ms": {**{k: round(v, 1) for k, v in run.timings.items()}, "total_ms": round(seconds * 1000, 1)},
     }
 
@@ -266,11 +268,12 @@ def page_reader(ocr: OcrModelFn | None, options: IngestOptions) -> OcrFn | None:
 
 
 async def ingest_request(pipeline: IngestPipeline, inputs: Mapping[str, np.ndarray | None],
-                         parameters: Mapping[str, object], embed: EmbedFn,
+                         parameters: Mapping[str, object], embedders: Mapping[str, EmbedFn],
                          cancelled: Callable[[], bool] = lambda: False,
                          on_batch: BatchFn | None = None, metrics: IngestMetrics | None = None,
                          ocr: OcrModelFn | None = None) -> IngestResult:
-    """One ``ingest`` (or, with ``on_batch``, ``ingest_stream``) request from tensors and parameters."""
+    """One ``ingest`` (or, with ``on_batch``, ``ingest_stream``) request from tensors and parameters;
+    ``embedders`` are the embedding models served, by name (OPTIONS.embed_model picks one)."""
     headers = nvcf_headers(parameters)
     reporter = ProgressReporter(headers)
     try:
@@ -282,6 +285,10 @@ async def ingest_request(pipeline: IngestPipeline, inputs: Mapping[str, np.ndarr
             filename = filename or options.asset
         if document is None:
             raise InvalidInputError("DOCUMENT is required")
+        embed = embedders.get(options.embed_model)
+        if embed is None:
+            raise InvalidInputError(f"OPTIONS.embed_model {options.embed_model!r} is not served by this deployment; "
+                                    f"it serves {sorted(embedders)}")
         result = await pipeline.run(document, filename, options, embed, reporter, cancelled,
                                     on_batch=on_batch, keep=on_batch is None, ocr=page_reader(ocr, options))
     except BaseException as exc:

@@ -22,6 +22,8 @@
 | ocr_dpi         | 150       | resolution PDF pages are rendered at for OCR, 72..300      |
 | max_pixels      | 40000000  | larger images are rejected; PDF pages rendered for OCR are |
 |                 |           | scaled down to fit                                         |
+| embed_model     | "embed"   | the model that embeds the chunks: "embed" (fp32) or        |
+|                 |           | "embed_int8"; chunks, summary and progress record it       |
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
-from ..contracts import CHUNK_DEFAULTS, MAX_SEQ_LENGTH
+from ..contracts import CHUNK_DEFAULTS, EMBED_MODELS, MAX_SEQ_LENGTH
 from ..errors import InvalidInputError
 from .documents import METHODS, ExtractSettings
 
@@ -59,6 +61,7 @@ CHOICES = {
     "text_depth": ("page", "document"),
     "extract_method": METHODS,
     "ocr_language": OCR_LANGUAGES,
+    "embed_model": EMBED_MODELS,
 }
 
 
@@ -104,6 +107,7 @@ class IngestOptions:
     ocr_language: str = "en"
     ocr_dpi: int = 150
     max_pixels: int = 40_000_000
+    embed_model: str = EMBED_MODELS[0]
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> "IngestOptions":

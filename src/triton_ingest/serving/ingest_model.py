@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..contracts import MODELS, OCR
+from ..contracts import EMBED_MODELS, MODELS, OCR
 from ..models.artifacts import TOKENIZER_FILE, artifact
 from ..pipeline.extraction import Extractor
 from ..pipeline.ingest import IngestPipeline
@@ -16,15 +16,15 @@ from .repository import bls_calls
 class IngestModel:
     """Base of both models' ``TritonPythonModel``: pipeline, BLS calls and metrics, loaded once.
 
-    Chunks are embedded by the first model the config's ``bls_calls`` parameter names (``embed``);
-    page images go to ``ocr`` when it is named too. ``extract_workers`` worker processes extract."""
+    Chunks are embedded by the embedding models the config's ``bls_calls`` parameter names
+    (``embed``, ``embed_int8``: OPTIONS.embed_model picks one); page images go to ``ocr`` when it is named too. ``extract_workers`` worker processes extract."""
 
     def initialize(self, args: dict[str, Any]) -> None:
         params = adapter.model_params(args)
         calls = bls_calls(params)
         self.extractor = Extractor(workers=int(params.get("extract_workers", "1")))
         self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE), self.extractor)
-        self.embed = adapter.bls_embed(MODELS[calls[0]])
+        self.embedders = {name: adapter.bls_embed(MODELS[name]) for name in calls if name in EMBED_MODELS}
         self.ocr = adapter.bls_ocr(OCR) if OCR.name in calls else None
         self.metrics = IngestMetrics(args["model_name"], adapter.counter)
 

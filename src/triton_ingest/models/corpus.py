@@ -1,4 +1,5 @@
-"""Real English prose for benchmarks, available offline: the Python standard library's docstrings.
+"""Real English prose, available offline: the Python standard library's docstrings (benchmarks, and
+the int8 model's calibration).
 
 Paragraphs are merged into chunk-sized texts of about 60-120 tokens, the
 size the ingest pipeline produces. Deterministic for a given Python version.
