@@ -9,7 +9,8 @@ library's docstrings). It starts tritonserver on free ports and measures:
     and all texts in one call (sorted by length: the ceiling);
 (c) served ``embed`` over HTTP and gRPC at concurrency 1, 4, 8, 16 and 32, with 16 texts
     and with 1 text per request, and ``embed_int8`` over gRPC;
-plus the int8 accuracy against fp32 (mean/min cosine, top-10 neighbour agreement).
+plus the int8 accuracy against fp32 on those texts, and both models against sentence-transformers on
+the export's check set (mean/min cosine, top-10 neighbour agreement), next to the CPU's SIMD features.
 It prints a table and the ratios against the targets, and writes JSON and PNG plots.
 """
 
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +31,14 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import plot, print_report  # noqa: E402
+from report import cpu_features, plot, print_report  # noqa: E402
 
 from triton_ingest.contracts import EMBED, EMBED_INT8  # noqa: E402
 from triton_ingest.models.artifacts import INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact  # noqa: E402
+from triton_ingest.models.check_texts import check_set  # noqa: E402
 from triton_ingest.models.corpus import chunk_texts  # noqa: E402
 from triton_ingest.models.embedding import OnnxEmbedder  # noqa: E402
+from triton_ingest.models.export import measure_against_reference, reference_vectors  # noqa: E402
 from triton_ingest.models.tokenization import TextTokenizer  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
 
@@ -128,6 +132,14 @@ def int8_accuracy(fp32: np.ndarray, int8: np.ndarray, k: int = 10) -> dict:
             f"top{k}_agreement": round(float(agreement), 3)}
 
 
+def check_set_accuracy() -> dict:
+    """Both models against sentence-transformers on the export's check set (every kind of text)."""
+    texts = check_set()
+    reference = reference_vectors([t for items in texts.values() for t in items])
+    return {precision: asdict(measure_against_reference(artifact(name), artifact(TOKENIZER_FILE), texts, reference))
+            for precision, name in (("fp32", ONNX_FILE), ("int8", INT8_ONNX_FILE))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=384)
@@ -159,8 +171,9 @@ def main() -> None:
             rows.append(served(server, EMBED_INT8.name, "grpc", texts, n_tokens, 16, concurrency))
     accuracy = int8_accuracy(vectors[ONNX_FILE], vectors[INT8_ONNX_FILE])
     parity = float(np.min(np.sum(st_vectors * vectors[ONNX_FILE], axis=1)))
-    results = {"machine": f"{os.cpu_count()} cores, no GPU", "rows": rows, "int8_accuracy": accuracy,
-               "fp32_min_cosine_vs_sentence_transformers": round(parity, 6)}
+    results = {"machine": f"{os.cpu_count()} cores, no GPU", "cpu": cpu_features(), "rows": rows,
+               "int8_accuracy": accuracy, "fp32_min_cosine_vs_sentence_transformers": round(parity, 6),
+               "check_set": check_set_accuracy()}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "embed.json").write_text(json.dumps(results, indent=2) + "\n")
     print_report(results)

@@ -8,7 +8,8 @@ the way ingest does (16 per request, 8 in flight), so the ratio
 embed-only time / ingest time shows how much of extraction, chunking and IPC
 the pipeline hides behind embedding (1.0 = all of it). Each round also ingests the PDF with
 ``extract_method: "pdfium"`` (text layers only), so the cost of the default ``"hybrid"`` (which
-checks every page for a usable text layer) on a text PDF is measured too.
+checks every page for a usable text layer) on a text PDF is measured too, and with
+``embed_model: "embed_int8"``, next to the CPU's SIMD features.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import write_json  # noqa: E402
+from report import cpu_features, write_json  # noqa: E402
 
 from triton_ingest.contracts import EMBED, INGEST  # noqa: E402
 from triton_ingest.models.corpus import chunk_texts  # noqa: E402
@@ -108,6 +109,8 @@ def main() -> None:
         for round_ in range(args.rounds):  # alternate so drift hits both alike
             ingest_s, texts, summary = ingest_once(server.grpc_url, pdf)
             pdfium_s, pdfium_texts, _ = ingest_once(server.grpc_url, pdf, {"extract_method": "pdfium"})
+            int8_s, int8_texts, _ = ingest_once(server.grpc_url, pdf, {"embed_model": "embed_int8"})
+            assert int8_texts == texts
             assert pdfium_texts == texts and summary["ocr_pages"] == 0  # hybrid reads a text PDF the same
             embed_s = embed_only(server.grpc_url, texts)
             rows.append({
@@ -118,6 +121,8 @@ def main() -> None:
                 "embed_only_chunks_per_s": round(len(texts) / embed_s, 2),
                 "ingest_vs_embed_only": round(embed_s / ingest_s, 3),
                 "pdfium_s": round(pdfium_s, 2), "hybrid_vs_pdfium_throughput": round(pdfium_s / ingest_s, 3),
+                "int8_s": round(int8_s, 2), "int8_pages_per_s": round(summary["pages"] / int8_s, 2),
+                "int8_vs_fp32_throughput": round(ingest_s / int8_s, 3),
                 "stage_ms": summary["timings_ms"],
             })
     print(f"\n{'round':>5} {'pages':>6} {'chunks':>6} {'ingest s':>9} {'pages/s':>8} {'chunks/s':>9} "
@@ -126,6 +131,9 @@ def main() -> None:
         print(f"{r['round']:>5} {r['pages']:>6} {r['chunks']:>6} {r['ingest_s']:>9.2f} {r['ingest_pages_per_s']:>8.2f} "
               f"{r['ingest_chunks_per_s']:>9.2f} {r['embed_only_s']:>13.2f} {r['embed_only_chunks_per_s']:>9.2f} "
               f"{r['ingest_vs_embed_only']:>18.3f} {r['pdfium_s']:>9.2f} {r['hybrid_vs_pdfium_throughput']:>14.3f}")
+    for r in rows:
+        print(f"round {r['round']}: embed_model embed_int8 {r['int8_s']:.2f} s = {r['int8_pages_per_s']:.2f} pages/s, "
+              f"{r['int8_vs_fp32_throughput']:.3f}x the fp32 ingest (CPU: {cpu_features()})")
     print(f"stage timings of the last ingest (ms): {rows[-1]['stage_ms']}")
     extraction = {method: round(extraction_ms(pdf, method), 1) for method in ("pdfium", "hybrid")}
     rows.append({"extraction_ms": extraction})

@@ -24,8 +24,8 @@ def test_targets_are_ratios_of_the_rows_they_name(recorded):
     best_fp32 = max(r["texts_per_s"] for r in rows if r.get("model") == "embed" and r.get("per_request") == 16)
     st = next(r["texts_per_s"] for r in rows if r["kind"] == "reference")
     assert ratios["served fp32 best / sentence-transformers"] == pytest.approx(best_fp32 / st)
-    assert ratios["int8 mean cosine vs fp32"] == recorded["int8_accuracy"]["mean_cosine"]
-    assert len(targets(recorded)) == 6
+    assert ratios["int8 min cosine vs sentence-transformers, check set"] == recorded["check_set"]["int8"]["min_cosine"]
+    assert len(targets(recorded)) == 8 and "avx2" in recorded["cpu"]
 
 
 @pytest.mark.integration
@@ -39,7 +39,8 @@ def test_bench_script_runs_end_to_end(tmp_path):
     results = json.loads((tmp_path / "embed.json").read_text())
     assert {r["kind"] for r in results["rows"]} == {"reference", "in-process", "served"}
     assert (tmp_path / "throughput.png").stat().st_size > 0 and (tmp_path / "latency.png").stat().st_size > 0
-    assert "target" in done.stdout
+    assert "target" in done.stdout and "avx512_vnni" in done.stdout  # the CPU features, next to the int8 figures
+    assert results["check_set"]["int8"]["mean_cosine"] >= 0.995
 
 
 @pytest.mark.integration
@@ -53,8 +54,9 @@ def test_index_bench_runs_end_to_end(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = json.loads(out.read_text())
     assert results["overhead"]["pages"] == 4 and results["latency"]["rows"] == 400
-    assert set(results["recall_at_5"]) == {"rows", "questions_dense", "questions_hybrid", "error_codes_dense",
+    assert set(results["recall_at_5"]) == {"rows", "model", "questions_dense", "questions_hybrid", "error_codes_dense",
                                            "error_codes_hybrid"}
+    assert (results["recall_at_5"]["model"], results["recall_at_5_int8"]["model"]) == ("embed", "embed_int8")
     assert results["latency"]["dense"]["queries"] == results["latency"]["hybrid"]["queries"] == 144
 
 

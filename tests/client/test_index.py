@@ -69,15 +69,29 @@ def test_the_same_file_twice_is_one_copy_and_a_changed_file_replaces_the_old(grp
 def test_a_collection_built_by_another_model_is_a_clear_error(grpc, index):
     other = IndexProfile.served("embed_other", np.random.default_rng(1).standard_normal(384).astype(np.float32))
     index.prepare(other)
-    with pytest.raises(InvalidInputError, match="was built with model 'embed_other'.*embeds differently"):
+    with pytest.raises(InvalidInputError, match="was built with model 'embed_other'.*'embed'.* never mix"):
         grpc.search("anything", index=index)
-    with pytest.raises(InvalidInputError, match="embeds differently"):
+    with pytest.raises(InvalidInputError, match="never mix"):
         grpc.ingest(b"some text", filename="a.txt", index=index)
     assert index.stats()["rows"] == 0
     with Index(index.uri, "chunked") as chunked:
         grpc.ingest(b"some text", SMALL_CHUNKS, filename="a.txt", index=chunked)
         with pytest.raises(InvalidInputError, match="built with chunk_size 96, chunk_overlap 16, .* not chunk_size 254"):
             grpc.ingest(b"more text", filename="b.txt", index=chunked)
+
+
+def test_an_int8_index_records_its_model_refuses_fp32_vectors_and_searches_with_int8(grpc, index):
+    int8 = {**SMALL_CHUNKS, "embed_model": "embed_int8"}
+    for name, data in list(library().items())[:4]:
+        grpc.ingest(data, int8, filename=name, index=index)
+    assert index.stats()["profile"]["model"] == "embed_int8"
+    with pytest.raises(InvalidInputError, match="built with model 'embed_int8'.*embeds with 'embed', and vectors of two"):
+        grpc.ingest(b"fp32 text", SMALL_CHUNKS, filename="fp32.txt", index=index)
+    question, source, phrase = next(q for q in QUESTIONS if q[1] in list(library())[:4])
+    hits = grpc.search(question, index=index, top_k=3)
+    assert any(h.source == source and phrase in h.text for h in hits), (question, hits)
+    query = grpc.embed([question], "embed_int8")[0]  # the query is embedded by the index's own model
+    assert hits[0].score == pytest.approx(float(query @ grpc.embed([hits[0].text], "embed_int8")[0]), abs=2e-3)
 
 
 def test_hybrid_search_finds_error_codes_that_dense_search_misses(grpc, index):

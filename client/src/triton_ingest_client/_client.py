@@ -35,7 +35,7 @@ from ._requests import (
 from ._results import IngestResult, JobResult, ProgressCallback
 from ._retry import RetryPolicy
 from ._transport import TritonTransport
-from .contracts import EMBED, INGEST, INGEST_STREAM
+from .contracts import EMBED, EMBED_MODELS, INGEST, INGEST_STREAM
 
 if TYPE_CHECKING:
     from .index import Index
@@ -208,6 +208,7 @@ class Client:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
             raise InvalidInputError(f"top_k must be an integer in [1, {MAX_TOP_K}], got {top_k!r}")
         model = index.built_with().model
+        model = model if model in EMBED_MODELS else EMBED.name  # check_model then says what differs
         index.check_model(self._served_profile(model=model))
         return index.search(self.embed([query], model)[0], top_k, query if hybrid else None)
 

@@ -97,7 +97,7 @@ class IndexProfile:
     def same_model(self, served: "IndexProfile") -> str | None:
         """None if ``served`` embeds as this profile's model did; otherwise what differs."""
         if served.model != self.model:
-            return f"this ingest uses {served.model!r}, and vectors of two models never mix"
+            return f"this request embeds with {served.model!r}, and vectors of two models never mix"
         if served.dim != self.dim:
             return f"this server's {served.model!r} gives {served.dim}-d vectors"
         a, b = np.asarray(self.probe), np.asarray(served.probe)
