@@ -227,8 +227,9 @@ def test_embed_model_int8_embeds_the_chunks_and_is_recorded_everywhere(clients, 
     got = ingest_with(clients[protocol], protocol, pdf, "int8.pdf", {"embed_model": "embed_int8", "embed_batch": 4},
                       headers)
     texts = [c["text"] for c in got["chunks"]]
-    np.testing.assert_allclose(got["embeddings"], embed_with(clients[protocol], protocol, texts, "embed_int8"),
-                               atol=2e-5)
+    # dynamic int8 quantises each batch with its own range, so a text's vector moves a little (up to
+    # about 3e-3 per component) with the batch it is in: equal to embed_int8's, not to the float
+    assert cosines(got["embeddings"], embed_with(clients[protocol], protocol, texts, "embed_int8")).min() >= 0.999
     assert {c["embed_model"] for c in got["chunks"]} == {"embed_int8"} and got["summary"]["embed_model"] == "embed_int8"
     progress = json.loads((tmp_path / "progress").read_text())["partialResponse"]
     assert progress["summary"]["embed_model"] == "embed_int8"
@@ -237,6 +238,7 @@ def test_embed_model_int8_embeds_the_chunks_and_is_recorded_everywhere(clients, 
     fp32 = ingest_with(clients[protocol], protocol, pdf, "int8.pdf", {"embed_batch": 4})
     assert {c["embed_model"] for c in fp32["chunks"]} == {"embed"} and [c["text"] for c in fp32["chunks"]] == texts
     assert cosines(got["embeddings"], fp32["embeddings"]).min() >= 0.98
+    assert np.abs(got["embeddings"] - fp32["embeddings"]).max() > 1e-3  # another model did embed them
 
 
 def test_an_unknown_embed_model_is_invalid_arg_naming_the_choices(clients, protocol):
