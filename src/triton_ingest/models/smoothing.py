@@ -63,7 +63,7 @@ def smooth(fp32_path: Path, out_path: Path, feeds: list[dict[str, np.ndarray]], 
         weights = [numpy_helper.to_array(initializers[n.input[1]]) for n in nodes]
         weight_max = np.max([np.abs(w).max(axis=1) for w in weights], axis=0)
         scale = np.clip(maxima[tensor], 1e-5, None) ** alpha / np.clip(weight_max, 1e-5, None) ** (1 - alpha)
-        scale = np.clip(scale, 1e-2, 1e2).astype(np.float32)
+        scale = np.clip(scale, 1e-2, 1e2).astype(np.float32)  # a channel near 0 on either side stays bounded
         for node, weight in zip(nodes, weights):
             initializers[node.input[1]].CopyFrom(numpy_helper.from_array(weight * scale[:, None], node.input[1]))
         inverse, smoothed = f"smooth_inverse_{index}", f"{tensor}_smoothed"
