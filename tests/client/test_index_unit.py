@@ -49,11 +49,12 @@ def test_profile_round_trips_through_collection_properties(index):
 
 def test_another_model_or_chunking_is_named_in_the_error(index):
     other = IndexProfile.served("embed_other", unit(1)[0])
-    assert "embeds differently" in PROFILE.same_model(other)
+    assert "embeds with 'embed_other', and vectors of two models never mix" in PROFILE.same_model(other)
+    assert "embeds differently" in PROFILE.same_model(IndexProfile.served("embed", unit(1)[0]))  # the same name
     assert "gives 768-d vectors" in PROFILE.same_model(IndexProfile.served("wide", unit(1, 768)[0]))
     noisy = PROFILE.probe + 0.02 * unit(1)[0]  # the same model at lower precision
     assert PROFILE.same_model(IndexProfile.served("embed", noisy)) is None
-    with pytest.raises(InvalidInputError, match="embeds differently .* Use the model it was built with"):
+    with pytest.raises(InvalidInputError, match="never mix. Use the model it was built with"):
         Index(index.uri).check_model(other)
     with pytest.raises(InvalidInputError, match="chunk_size 254, chunk_overlap 32, text_depth page, not chunk_size 64"):
         Index(index.uri).prepare(IndexProfile.served("embed", np.asarray(PROFILE.probe), {"chunk_size": 64}))

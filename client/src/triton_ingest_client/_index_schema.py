@@ -96,10 +96,10 @@ class IndexProfile:
 
     def same_model(self, served: "IndexProfile") -> str | None:
         """None if ``served`` embeds as this profile's model did; otherwise what differs."""
-        if served.model != self.model:
-            return f"this request embeds with {served.model!r}, and vectors of two models never mix"
         if served.dim != self.dim:
             return f"this server's {served.model!r} gives {served.dim}-d vectors"
+        if served.model != self.model:
+            return f"this request embeds with {served.model!r}, and vectors of two models never mix"
         a, b = np.asarray(self.probe), np.asarray(served.probe)
         cosine = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0))
         if cosine < PROBE_MIN_COSINE:
