@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import warnings
 
 MODULES = [
     "argparse", "asyncio", "collections", "concurrent.futures", "contextlib", "csv", "dataclasses",
@@ -20,6 +21,12 @@ MODULES = [
 
 
 def _docstrings() -> list[str]:
+    with warnings.catch_warnings():  # typing.io and typing.re warn when their docs are read
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _read_docstrings()
+
+
+def _read_docstrings() -> list[str]:
     docs = []
     for name in MODULES:
         module = importlib.import_module(name)
