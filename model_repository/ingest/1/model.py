@@ -1,4 +1,4 @@
-"""Triton Python model `ingest`: thin shell over triton_ingest.pipeline.ingest (BLS to `embed` or `embed_int8`, and `ocr`)."""
+"""Triton Python model `ingest`: thin shell over triton_ingest.pipeline.ingest (BLS to `embed(_int8)`, `ocr`)."""
 
 from triton_ingest.contracts import INGEST
 from triton_ingest.pipeline.ingest import ingest_request
