@@ -39,6 +39,7 @@ from triton_ingest.models.check_texts import check_set  # noqa: E402
 from triton_ingest.models.corpus import chunk_texts  # noqa: E402
 from triton_ingest.models.embedding import OnnxEmbedder  # noqa: E402
 from triton_ingest.models.export import measure_against_reference, reference_vectors  # noqa: E402
+from triton_ingest.models.int8_check import neighbour_agreement  # noqa: E402
 from triton_ingest.models.tokenization import TextTokenizer  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
 
@@ -123,11 +124,7 @@ def served(server: TritonServer, model: str, protocol: str, texts: list[str], n_
 
 def int8_accuracy(fp32: np.ndarray, int8: np.ndarray, k: int = 10) -> dict:
     cos = np.sum(fp32 * int8, axis=1)
-    sim_fp32, sim_int8 = fp32 @ fp32.T, int8 @ int8.T
-    np.fill_diagonal(sim_fp32, -np.inf)
-    np.fill_diagonal(sim_int8, -np.inf)
-    top_fp32, top_int8 = np.argsort(-sim_fp32, 1)[:, :k], np.argsort(-sim_int8, 1)[:, :k]
-    agreement = np.mean([len(set(a) & set(b)) / k for a, b in zip(top_fp32, top_int8)])
+    agreement = neighbour_agreement(fp32, int8, k)
     return {"texts": len(cos), "mean_cosine": round(float(cos.mean()), 4), "min_cosine": round(float(cos.min()), 4),
             f"top{k}_agreement": round(float(agreement), 3)}
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from report import cpu_features
 
 from triton_ingest.models.artifacts import INT8_ONNX_FILE, artifact
 
 
 def main() -> None:
-    flags = set(Path("/proc/cpuinfo").read_text().split()) & {"avx512_vnni", "avx_vnni", "avx512f", "avx2"}
-    print(f"CPU flags: {' '.join(sorted(flags)) or 'none of avx2/avx512f/vnni'}")
+    print(f"CPU: {cpu_features()}")
     options = ort.SessionOptions()
     options.enable_profiling = True
     options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "int8")

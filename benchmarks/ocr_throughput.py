@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import platform
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ import tritonclient.grpc as grpcclient
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from report import write_json  # noqa: E402
+from report import cpu_features, write_json  # noqa: E402
 
 from support.scans import encoded, render, scanned_pdf, word_recall  # noqa: E402
 from triton_ingest.contracts import INGEST, OCR  # noqa: E402
@@ -103,16 +102,6 @@ def ingest_scan(url: str, pages: list[tuple[str, bytes]]) -> tuple[float, dict]:
     seconds = time.perf_counter() - started
     client.close()
     return len(pages) / seconds, summary
-
-
-def cpu_features() -> str:
-    flags = set()
-    if platform.system() == "Linux":
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "amx_tile") if f in flags) or "unknown"
 
 
 def main() -> None:

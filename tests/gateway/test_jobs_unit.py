@@ -70,9 +70,9 @@ def test_store_keeps_the_document_until_the_job_ends(tmp_path):
     store = JobStore(tmp_path / "jobs")
     [spec] = parse_jobs({"data": "Some text.", "filename": "t.txt"}, None, 10)
     store.create("j1", spec)
-    assert store.document("j1") == b"Some text." and store.meta("j1")["state"] == "queued"
+    assert store.meta("j1")["state"] == "queued"
     assert list(store.unfinished()) == [("j1", {"path": None, "filename": "t.txt", "options": {}, "state": "queued"})]
-    store.mark_running("j1")
+    assert store.start("j1")[1] == b"Some text."
     assert store.result("j1") is None and next(store.unfinished())[1]["state"] == "running"
     store.finish("j1", {"job_id": "j1", "status": "done"})
     assert json.loads(store.result("j1"))["status"] == "done"

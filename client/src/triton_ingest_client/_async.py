@@ -86,14 +86,7 @@ class AsyncClient:
         return self._transport_
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        for attempt in range(self.retry.retries + 1):
-            try:
-                return await call()
-            except TritonIngestClientError as exc:
-                if not exc.retryable or attempt == self.retry.retries:
-                    raise
-                await asyncio.sleep(self.retry.delay(attempt))
-        raise AssertionError("unreachable")
+        return await self.retry.call_async(call)
 
     async def embed(self, texts: Sequence[str], model: str = EMBED.name) -> np.ndarray:
         """L2-normalised 384-d embeddings, one row per text (batches of 64, sent concurrently), by

@@ -207,9 +207,9 @@ class Client:
             raise InvalidInputError("the search query is empty")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
             raise InvalidInputError(f"top_k must be an integer in [1, {MAX_TOP_K}], got {top_k!r}")
-        model = index.built_with().model
-        model = model if model in EMBED_MODELS else EMBED.name  # check_model then says what differs
-        index.check_model(self._served_profile(model=model))
+        recorded = index.built_with()
+        model = recorded.model if recorded.model in EMBED_MODELS else EMBED.name  # check_model says what differs
+        index.check_model(self._served_profile(model=model), recorded)
         return index.search(self.embed([query], model)[0], top_k, query if hybrid else None)
 
     def submit(self, jobs: Iterable[Job]) -> list[str]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Awaitable, Callable, TypeVar
 
 from ._errors import TritonIngestClientError
 
@@ -34,4 +35,15 @@ class RetryPolicy:
                 if on_retry is not None:
                     on_retry(attempt + 1, exc)
                 time.sleep(self.delay(attempt))
+        raise AssertionError("unreachable")
+
+    async def call_async(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """:meth:`call` for coroutines: the same retries, sleeping on the event loop."""
+        for attempt in range(self.retries + 1):
+            try:
+                return await fn()
+            except TritonIngestClientError as exc:
+                if not exc.retryable or attempt == self.retries:
+                    raise
+                await asyncio.sleep(self.delay(attempt))
         raise AssertionError("unreachable")

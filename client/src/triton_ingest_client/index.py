@@ -161,11 +161,12 @@ class Index:
         self._call(self.milvus.load_collection, self.collection)
         return profile
 
-    def check_model(self, served: IndexProfile) -> IndexProfile:
-        """The collection's profile, after checking that ``served`` embeds the same way."""
+    def check_model(self, served: IndexProfile, recorded: IndexProfile | None = None) -> IndexProfile:
+        """The collection's profile (``recorded``, when just read), after checking that ``served``
+        embeds the same way."""
         if self._checked is not None and self._checked.same_model(served) is None:
             return self._checked
-        recorded = self._open()
+        recorded = recorded or self._open()
         problem = recorded.same_model(served)
         if problem:
             raise InvalidInputError(f"collection {self.collection!r} in {self.uri} was built with {recorded.describe()}; "

@@ -143,12 +143,12 @@ class JobStore:
     def meta(self, job_id: str) -> dict:
         return json.loads((self._dir(job_id) / "job.json").read_text())
 
-    def document(self, job_id: str) -> bytes:
+    def start(self, job_id: str) -> tuple[dict, bytes]:
+        """Mark the job running; its ``job.json`` and document."""
         meta = self.meta(job_id)
-        return Path(meta["path"]).read_bytes() if meta["path"] else (self._dir(job_id) / "document").read_bytes()
-
-    def mark_running(self, job_id: str) -> None:
-        write_atomically(self._dir(job_id) / "job.json", json.dumps({**self.meta(job_id), "state": "running"}).encode())
+        write_atomically(self._dir(job_id) / "job.json", json.dumps({**meta, "state": "running"}).encode())
+        document = Path(meta["path"]).read_bytes() if meta["path"] else (self._dir(job_id) / "document").read_bytes()
+        return meta, document
 
     def finish(self, job_id: str, item: dict) -> None:
         """Store the job's final ``fetch_job`` item; its document is no longer needed."""

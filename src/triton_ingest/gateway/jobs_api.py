@@ -150,9 +150,7 @@ class JobsAPI:
             active.progress = p.percent
 
         try:
-            meta = await asyncio.to_thread(self.store.meta, job_id)
-            await asyncio.to_thread(self.store.mark_running, job_id)
-            data = await asyncio.to_thread(self.store.document, job_id)
+            meta, data = await asyncio.to_thread(self.store.start, job_id)
             result = await self.client.ingest(data, meta["options"], progress, meta["filename"], stream=True)
             await asyncio.to_thread(lambda: self.store.finish(job_id, _done(job_id, active.filename, result)))
             outcome = f"done: {result.summary.get('pages')} pages, {result.summary.get('chunks')} chunks"
