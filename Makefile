@@ -33,7 +33,8 @@ install: $(VENV)/.installed ## Create .venv: server + client (editable), pinned 
 
 $(ONNX): $(VENV)/.installed src/triton_ingest/models/export.py src/triton_ingest/models/artifacts.py \
 		src/triton_ingest/models/ocr_export.py src/triton_ingest/models/smoothing.py \
-		src/triton_ingest/models/check_texts.py src/triton_ingest/models/int8_check.py
+		src/triton_ingest/models/check_texts.py src/triton_ingest/models/int8_check.py \
+		src/triton_ingest/models/int8_choice.py
 	$(PY) -m triton_ingest.models.export --out $(ARTIFACTS)
 
 # Set-up under a lock (where flock exists): `make serve` and `make gateway` started at once in two

@@ -46,9 +46,12 @@ def test_python_models_use_dynamic_batching():
         assert load_config(name).HasField("dynamic_batching"), name
 
 
-def test_int8_embedder_differs_from_fp32_only_in_its_model_file():
+def test_int8_embedder_differs_from_fp32_only_in_precision_and_one_text_per_call():
+    """int8 picks its model file for the CPU it loads on, and runs one text per ONNX Runtime call
+    (max_batch_rows is 1 and may not be set): a text's vector must not depend on its batch-mates."""
     fp32, int8 = load_config("embedder"), load_config("embedder_int8")
-    assert int8.parameters["onnx_file"].string_value == "model_int8.onnx"
-    del int8.parameters["onnx_file"]
+    assert int8.parameters["precision"].string_value == "int8" and "onnx_file" not in int8.parameters
+    assert "max_batch_rows" not in int8.parameters
+    del int8.parameters["precision"], fp32.parameters["max_batch_rows"]
     int8.name = fp32.name
     assert int8 == fp32

@@ -14,7 +14,7 @@ problem, and never include a traceback.
 
 from __future__ import annotations
 
-from triton_ingest_client._errors import TRANSIENT_MESSAGES
+from triton_ingest_client._errors import NOT_SERVED, TRANSIENT_MESSAGES
 
 
 class TritonIngestError(Exception):
@@ -42,6 +42,12 @@ class UnavailableError(TritonIngestError):
 
     status = "UNAVAILABLE"
     reason = "unavailable"
+
+
+def not_served(what: str, why: str) -> UnavailableError:
+    """UNAVAILABLE for a model that loaded but cannot serve on this machine; the client's
+    ``NotServedError`` (never retried) recognises :data:`NOT_SERVED` in the message."""
+    return UnavailableError(f"{what} {NOT_SERVED}: {why}", reason="not_served")
 
 
 class CancelledError(TritonIngestError):

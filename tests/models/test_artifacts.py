@@ -8,6 +8,8 @@ import os
 import pytest
 
 from triton_ingest.models.artifacts import (
+    CHECK_REFERENCE_FILE,
+    INT8_7BIT_ONNX_FILE,
     INT8_ONNX_FILE,
     MANIFEST_FILE,
     MODEL_FILES,
@@ -22,7 +24,8 @@ from triton_ingest.models.artifacts import (
 
 def test_make_model_records_every_artefact_with_its_hash_and_size():
     files = json.loads(artifact(MANIFEST_FILE).read_text())["files"]
-    assert set(files) == set(MODEL_FILES) >= {ONNX_FILE, INT8_ONNX_FILE, TOKENIZER_FILE, OCR_DETECTOR_FILE}
+    assert set(files) == set(MODEL_FILES) >= {ONNX_FILE, INT8_ONNX_FILE, INT8_7BIT_ONNX_FILE, CHECK_REFERENCE_FILE,
+                                              TOKENIZER_FILE, OCR_DETECTOR_FILE}
     for name, entry in files.items():
         assert entry == {"sha256": file_sha256(artifact(name)), "bytes": artifact(name).stat().st_size}, name
         assert recorded_sha256(artifact(name)) == entry["sha256"]  # the manifest vouches for its files

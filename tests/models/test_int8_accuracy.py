@@ -1,5 +1,5 @@
-"""The int8 model's accuracy gate: the check set, the figures, smoothing, and the export refusing a
-degraded model (no server; the models ``make model`` built)."""
+"""The accuracy gates: the check set, the figures, smoothing, and what the export checks and stores
+(no server; the models ``make model`` built)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from triton_ingest.models.artifacts import INT8_ONNX_FILE, MANIFEST_FILE, ONNX_FILE, TOKENIZER_FILE, artifact
-from triton_ingest.models.check_texts import check_set
+from triton_ingest.models.artifacts import CHECK_REFERENCE_FILE, MANIFEST_FILE, ONNX_FILE, TOKENIZER_FILE, artifact
+from triton_ingest.models.check_texts import check_set, check_set_digest
 from triton_ingest.models.corpus import chunk_texts
 from triton_ingest.models.embedding import OnnxEmbedder
 from triton_ingest.models.export import verify
 from triton_ingest.models.int8_check import INT8_GATE, AccuracyError, Gate, agreement, neighbour_agreement, require
+from triton_ingest.models.int8_choice import CACHE_KEY, cache_key, candidates, cpu_class
 from triton_ingest.models.smoothing import smooth
 from triton_ingest.models.tokenization import TextTokenizer
 
@@ -57,16 +58,21 @@ def test_smoothing_leaves_the_function_unchanged(tmp_path):
     assert np.sum(original * smoothed, axis=1).min() >= 0.99999
 
 
-def test_the_export_refuses_a_degraded_int8_model_and_keeps_the_built_one(tmp_path):
-    """ONNX Runtime's default dynamic quantisation (per-tensor weights, every op) is the degraded one."""
+def test_the_export_gates_fp32_stores_the_reference_and_records_this_cpus_int8_choice(tmp_path):
+    """The fp32 gate refuses a degraded model (ONNX Runtime's default dynamic quantisation); the
+    export stores sentence-transformers' vectors of the check set for the int8 check on the serving
+    CPU, and has made that check for its own CPU."""
     from onnxruntime.quantization import quantize_dynamic
 
     bad = tmp_path / "bad_int8.onnx"
     quantize_dynamic(str(artifact(ONNX_FILE)), str(bad))
-    with pytest.raises(AccuracyError, match="the int8 model refused: mean cosine 0.9[0-8]"):
-        verify(artifact(ONNX_FILE), bad, artifact(TOKENIZER_FILE))
-    fp32, int8 = verify(artifact(ONNX_FILE), artifact(INT8_ONNX_FILE), artifact(TOKENIZER_FILE))
-    assert fp32.min_cosine >= 0.9999 and int8.mean_cosine >= 0.995 and int8.min_cosine >= 0.98
-    recorded = json.loads(artifact(MANIFEST_FILE).read_text())["int8_vs_sentence_transformers"]
-    assert recorded["mean_cosine"] == pytest.approx(int8.mean_cosine, abs=1e-4)
-    assert recorded["top10_agreement"] == pytest.approx(int8.top10_agreement, abs=0.01)
+    with pytest.raises(AccuracyError, match="the fp32 export refused: mean cosine 0.9[0-8]"):
+        verify(bad, artifact(TOKENIZER_FILE))
+    fp32 = verify(artifact(ONNX_FILE), artifact(TOKENIZER_FILE), tmp_path / "reference.npz")
+    assert fp32.min_cosine >= 0.9999
+    made, shipped = np.load(tmp_path / "reference.npz"), np.load(artifact(CHECK_REFERENCE_FILE))
+    np.testing.assert_allclose(made["vectors"], shipped["vectors"], atol=1e-5)
+    assert str(shipped["digest"]) == check_set_digest() and len(shipped["vectors"]) == sum(map(len, check_set().values()))
+    manifest = json.loads(artifact(MANIFEST_FILE).read_text())
+    assert manifest["fp32_vs_sentence_transformers"]["min_cosine"] >= 0.9999
+    assert manifest[CACHE_KEY][cache_key(cpu_class())]["variant"] == candidates(cpu_class())[0].name

@@ -227,9 +227,9 @@ def test_embed_model_int8_embeds_the_chunks_and_is_recorded_everywhere(clients, 
     got = ingest_with(clients[protocol], protocol, pdf, "int8.pdf", {"embed_model": "embed_int8", "embed_batch": 4},
                       headers)
     texts = [c["text"] for c in got["chunks"]]
-    # dynamic int8 quantises each batch with its own range, so a text's vector moves a little (up to
-    # about 3e-3 per component) with the batch it is in: equal to embed_int8's, not to the float
-    assert cosines(got["embeddings"], embed_with(clients[protocol], protocol, texts, "embed_int8")).min() >= 0.999
+    # embed_int8's own vectors, whatever else was in their batches (each text runs alone in int8)
+    np.testing.assert_allclose(got["embeddings"], embed_with(clients[protocol], protocol, texts, "embed_int8"),
+                               atol=1e-6)
     assert {c["embed_model"] for c in got["chunks"]} == {"embed_int8"} and got["summary"]["embed_model"] == "embed_int8"
     progress = json.loads((tmp_path / "progress").read_text())["partialResponse"]
     assert progress["summary"]["embed_model"] == "embed_int8"

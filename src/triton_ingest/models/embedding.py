@@ -7,14 +7,15 @@ normalisation, so its ``sentence_embedding`` output is the final vector.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..contracts import EMBEDDING_DIM, MAX_POSITIONS, VOCAB_SIZE
-from ..errors import InternalError, InvalidInputError
+from ..errors import InternalError, InvalidInputError, TritonIngestError
+from .artifacts import ONNX_FILE, artifact
 from .batching import Rows, pad_batch, plan_batches, trim_padding
 
 
@@ -111,3 +112,35 @@ class OnnxEmbedder:
             for slot, first, end in pending:
                 results[slot] = embeddings[first:end]
         return results
+
+
+class NotServedEmbedder:
+    """Stands in for an embedder that loaded but cannot serve on this machine (int8 with no
+    accurate variant on this CPU): every request gets ``error``, and the server stays ready."""
+
+    def __init__(self, error: TritonIngestError):
+        self.error = error
+
+    def embed_requests(self, requests: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[Exception]:
+        return [self.error] * len(requests)
+
+
+def load_embedder(params: dict[str, str], log: Callable[[str], None] = print) -> "OnnxEmbedder | NotServedEmbedder":
+    """The embedder a model's ``config.pbtxt`` parameters describe. ``precision`` ``fp32`` (default)
+    loads ``onnx_file``; ``int8`` loads the variant :mod:`.int8_choice` picks for this CPU (and logs
+    the choice), one text per ONNX Runtime call: dynamic int8 scales each call's activations by
+    their own range, so batching texts together would make a text's vector depend on its batch-mates."""
+    settings = EmbedderSettings.from_params(params)
+    precision = params.get("precision", "fp32")
+    if precision == "fp32":
+        return OnnxEmbedder(artifact(params.get("onnx_file", ONNX_FILE)), settings)
+    if precision != "int8" or "onnx_file" in params or params.get("max_batch_rows", "1") != "1":
+        raise ValueError(f"precision must be fp32 or int8 (got {precision!r}); int8 chooses its own onnx_file "
+                         "and runs one text per call (max_batch_rows 1)")
+    from .int8_choice import choose
+
+    choice = choose()
+    log(choice.line())
+    if choice.file is None:
+        return NotServedEmbedder(choice.unavailable())
+    return OnnxEmbedder(artifact(choice.file), replace(settings, max_batch_rows=1))

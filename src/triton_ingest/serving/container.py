@@ -3,11 +3,14 @@
 1. Artefacts: a model mounted by NVCF at ``/config/models/<name>`` (holding everything ``make
    model`` writes: ``model.onnx``, ``model_int8.onnx``, ``tokenizer.json`` and the OCR models) wins
    over the copy baked into the image.
-2. Target: ``gpu`` when ``nvidia-smi`` shows a GPU, else ``cpu`` (or forced).
-3. ``gpu``: the TensorRT engines for *this* GPU (embedder, OCR detector and recognizers) are taken
+2. int8: the variant accurate on *this* CPU is chosen (or int8 found unavailable here) and printed;
+   :mod:`triton_ingest.models.int8_choice` caches it in the artefacts' manifest where that is
+   writable, and the ``embedder_int8`` model reads the cache (or checks again) when it loads.
+3. Target: ``gpu`` when ``nvidia-smi`` shows a GPU, else ``cpu`` (or forced).
+4. ``gpu``: the TensorRT engines for *this* GPU (embedder, OCR detector and recognizers) are taken
    from the cache, or built and parity-checked once (engines are GPU-specific). The cache lives in
    a writable directory, never in the read-only ``/config``.
-4. The repository for the target is rendered into a writable directory, and the
+5. The repository for the target is rendered into a writable directory, and the
    command after ``--`` (the image's ``CMD``, i.e. ``tritonserver …``) runs: with
    ``--supervise`` (the image's default) as a child under the stub watchdog with a
    drain on SIGTERM (see :mod:`triton_ingest.serving.supervisor`), otherwise it replaces
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from ..models.artifacts import ENV_VAR, MODEL_FILES, artifact_dir
 from ..models.engine import EngineError, detect_gpu, ensure_engines
+from ..models.int8_choice import choose
 from ..paths import DEFAULT_MODEL_REPOSITORY
 from .repository import TARGETS, bls_callers, render
 
@@ -72,6 +76,7 @@ def prepare(args: argparse.Namespace) -> Path:
     mounted = mounted_artifacts(args.models_dir, args.model_name)
     artifacts = mounted or artifact_dir()
     os.environ[ENV_VAR] = str(artifacts)  # the exec'd server's Python models read it
+    print(f"triton-ingest prepare: {choose(artifacts).line()}", flush=True)
     target = resolve_target(args.target)
     engines = ensure_engines(artifacts, args.cache_dir) if target == "gpu" else {}
     repository = render(target, args.repository, engines=engines, source=args.source)

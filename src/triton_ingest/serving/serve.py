@@ -12,6 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
+from ..models.artifacts import artifact_dir
+from ..models.int8_choice import cached, cpu_class
 from ..paths import DEFAULT_MODEL_REPOSITORY
 from .server import ServerStartError, TritonServer
 
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         f"metrics localhost:{server.metrics_port}/metrics  (log: {server.log_path})",
         flush=True,
     )
+    choice = cached(artifact_dir(), cpu_class())
+    print(f"triton-ingest: {choice.line() if choice else 'int8: see the log of embedder_int8'}", flush=True)
     code = server.process.wait()
     if stopping:
         print(f"triton-ingest: tritonserver stopped (exit code {code})", flush=True)

@@ -17,7 +17,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from ..contracts import ModelSpec
-from ..errors import InternalError, InvalidInputError, TritonIngestError, UnavailableError, is_transient
+from ..errors import NOT_SERVED, InternalError, InvalidInputError, TritonIngestError, UnavailableError, is_transient
 
 Inputs = dict[str, "np.ndarray | None"]
 Outputs = dict[str, np.ndarray]
@@ -60,6 +60,11 @@ def response(result: "Outputs | BaseException") -> Any:
     return pb_utils.InferenceResponse(error=error(result))
 
 
+def log_info(message: str) -> None:
+    """A line in Triton's log (INFO)."""
+    pb_utils.Logger.log_info(message)
+
+
 _families: dict[str, Any] = {}  # a MetricFamily must outlive its Metrics
 
 
@@ -78,17 +83,18 @@ def request_parameters(request: Any) -> dict[str, Any]:
 
 async def bls_infer(spec: ModelSpec, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Call model ``spec`` through BLS; its outputs by name. A transient failure (a full queue, a
-    model being reloaded) is an UnavailableError, a bad request an InvalidInputError."""
+    model being reloaded) or a model not served here is an UnavailableError, a bad request an
+    InvalidInputError."""
     request = pb_utils.InferenceRequest(
         model_name=spec.name, requested_output_names=[o.name for o in spec.outputs],
         inputs=[pb_utils.Tensor(name, array) for name, array in tensors.items()])
     reply = await request.async_exec()
     if reply.has_error():
         error = reply.error()
-        message = error.message()
-        if is_transient(message):
+        message, code = error.message(), getattr(error, "code", lambda: None)()
+        if is_transient(message) or NOT_SERVED in message or code == pb_utils.TritonError.UNAVAILABLE:
             raise UnavailableError(f"{spec.name} failed: {message}")
-        if getattr(error, "code", lambda: None)() == pb_utils.TritonError.INVALID_ARG:
+        if code == pb_utils.TritonError.INVALID_ARG:
             raise InvalidInputError(f"{spec.name}: {message}")
         raise InternalError(f"{spec.name} failed: {message}")
     return {o.name: pb_utils.get_output_tensor_by_name(reply, o.name).as_numpy() for o in spec.outputs}
