@@ -5,12 +5,13 @@
 One run, one machine, the same real texts (chunk-sized prose from the Python standard
 library's docstrings). It starts tritonserver on free ports and measures:
 (a) sentence-transformers ``encode`` (PyTorch on CPU, batch 32);
-(b) in-process ONNX Runtime with the embedder's own code, fp32 and int8: 16 texts per call,
-    and all texts in one call (sorted by length: the ceiling);
+(b) in-process ONNX Runtime with the embedder's own code and served parameters (int8: the variant
+    this CPU serves), on all cores: 16 texts per call, and all texts in one call (the ceiling);
 (c) served ``embed`` over HTTP and gRPC at concurrency 1, 4, 8, 16 and 32, with 16 texts
     and with 1 text per request, and ``embed_int8`` over gRPC;
 plus the int8 accuracy against fp32 on those texts, and both models against sentence-transformers on
-the export's check set (mean/min cosine, top-10 neighbour agreement), next to the CPU's SIMD features.
+the export's check set (mean/min cosine, top-10 neighbour agreement), next to the CPU's SIMD features
+and the int8 variant served on it.
 It prints a table and the ratios against the targets, and writes JSON and PNG plots.
 """
 
@@ -34,13 +35,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from report import cpu_features, plot, print_report  # noqa: E402
 
 from triton_ingest.contracts import EMBED, EMBED_INT8  # noqa: E402
-from triton_ingest.models.artifacts import INT8_ONNX_FILE, ONNX_FILE, TOKENIZER_FILE, artifact  # noqa: E402
-from triton_ingest.models.check_texts import check_set  # noqa: E402
+from triton_ingest.models.artifacts import ONNX_FILE, TOKENIZER_FILE, artifact, artifact_dir  # noqa: E402
+from triton_ingest.models.embedding import load_embedder  # noqa: E402
 from triton_ingest.models.corpus import chunk_texts  # noqa: E402
-from triton_ingest.models.embedding import OnnxEmbedder  # noqa: E402
-from triton_ingest.models.export import measure_against_reference, reference_vectors  # noqa: E402
 from triton_ingest.models.int8_check import neighbour_agreement  # noqa: E402
+from triton_ingest.models.int8_choice import Variant, choose, measure  # noqa: E402
 from triton_ingest.models.tokenization import TextTokenizer  # noqa: E402
+from triton_ingest.paths import DEFAULT_MODEL_REPOSITORY  # noqa: E402
+from triton_ingest.serving.repository import load_config  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
 
 CONCURRENCY = (1, 4, 8, 16, 32)
@@ -82,12 +84,19 @@ def sentence_transformers_run(texts: list[str], n_tokens: int) -> tuple[dict, np
         model.encode(texts, batch_size=32)
 
 
-def in_process(texts: list[str], n_tokens: int, onnx_file: str, per_call: int) -> tuple[dict, np.ndarray]:
-    tokenizer, embedder = TextTokenizer(artifact(TOKENIZER_FILE)), OnnxEmbedder(artifact(onnx_file))
+def served_embedder(model: str):
+    """``model``'s embedder as its ``config.pbtxt`` describes it, on all of this machine's cores."""
+    config = load_config(DEFAULT_MODEL_REPOSITORY / model / "config.pbtxt")
+    params = {key: value.string_value for key, value in config.parameters.items()}
+    return load_embedder({**params, "intra_op_threads": str(len(os.sched_getaffinity(0)))}, log=lambda _: None)
+
+
+def in_process(texts: list[str], n_tokens: int, precision: str, per_call: int) -> tuple[dict, np.ndarray]:
+    tokenizer, embedder = TextTokenizer(artifact(TOKENIZER_FILE)), served_embedder(
+        "embedder_int8" if precision == "int8" else "embedder")
     embedder.embed(*tokenizer.encode(texts[:16]))  # warm-up
     outputs = []
     seconds, latencies = timed_calls(lambda g: outputs.append(embedder.embed(*tokenizer.encode(g))), batches(texts, per_call))
-    precision = "int8" if onnx_file == INT8_ONNX_FILE else "fp32"
     how = "all texts in one call" if per_call >= len(texts) else f"{per_call}/call"
     return summarize(f"in-process ORT {precision}, {how}", texts, n_tokens, seconds, latencies, kind="in-process",
                      precision=precision, per_call=per_call), np.vstack(outputs)
@@ -130,11 +139,12 @@ def int8_accuracy(fp32: np.ndarray, int8: np.ndarray, k: int = 10) -> dict:
 
 
 def check_set_accuracy() -> dict:
-    """Both models against sentence-transformers on the export's check set (every kind of text)."""
-    texts = check_set()
-    reference = reference_vectors([t for items in texts.values() for t in items])
-    return {precision: asdict(measure_against_reference(artifact(name), artifact(TOKENIZER_FILE), texts, reference))
-            for precision, name in (("fp32", ONNX_FILE), ("int8", INT8_ONNX_FILE))}
+    """Both served models against sentence-transformers on the export's check set (every kind of
+    text), with the vectors the export stored."""
+    choice = choose()
+    served = {"fp32": Variant("fp32", ONNX_FILE, False), "int8": Variant(choice.variant, choice.file, False)}
+    return {precision: asdict(measure(artifact_dir(), variant)) for precision, variant in served.items()
+            if variant.file is not None}
 
 
 def main() -> None:
@@ -155,20 +165,24 @@ def main() -> None:
     st_row, st_vectors = sentence_transformers_run(texts, n_tokens)
     rows = [st_row]
     vectors = {}
-    for onnx_file in (ONNX_FILE, INT8_ONNX_FILE):
-        row, _ = in_process(texts, n_tokens, onnx_file, 16)
-        ceiling, vectors[onnx_file] = in_process(texts, n_tokens, onnx_file, len(texts))
+    int8 = choose()
+    print(int8.line())
+    precisions = ("fp32", "int8") if int8.variant else ("fp32",)  # int8 may not be served on this CPU
+    for precision in precisions:
+        row, _ = in_process(texts, n_tokens, precision, 16)
+        ceiling, vectors[precision] = in_process(texts, n_tokens, precision, len(texts))
         rows += [row, ceiling]
     with TritonServer.on_free_ports() as server:
         for protocol in ("http", "grpc"):
             for concurrency in levels:
                 rows.append(served(server, EMBED.name, protocol, texts, n_tokens, 16, concurrency))
                 rows.append(served(server, EMBED.name, protocol, singles, n_single, 1, concurrency))
-        for concurrency in levels if args.smoke else (1, 8, 16):
+        for concurrency in (levels if args.smoke else (1, 8, 16)) if int8.variant else ():
             rows.append(served(server, EMBED_INT8.name, "grpc", texts, n_tokens, 16, concurrency))
-    accuracy = int8_accuracy(vectors[ONNX_FILE], vectors[INT8_ONNX_FILE])
-    parity = float(np.min(np.sum(st_vectors * vectors[ONNX_FILE], axis=1)))
-    results = {"machine": f"{os.cpu_count()} cores, no GPU", "cpu": cpu_features(), "rows": rows,
+    accuracy = int8_accuracy(vectors["fp32"], vectors["int8"]) if int8.variant else {}
+    parity = float(np.min(np.sum(st_vectors * vectors["fp32"], axis=1)))
+    results = {"machine": f"{os.cpu_count()} cores, no GPU", "cpu": cpu_features(), "int8_served": int8.line(),
+               "rows": rows,
                "int8_accuracy": accuracy, "fp32_min_cosine_vs_sentence_transformers": round(parity, 6),
                "check_set": check_set_accuracy()}
     args.out.mkdir(parents=True, exist_ok=True)

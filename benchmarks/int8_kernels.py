@@ -2,7 +2,7 @@
 
     python benchmarks/int8_kernels.py
 
-Profiles three runs of ``model_int8.onnx`` (16 x 128 tokens) and prints each op type's share
+Profiles three runs of the int8 variant this CPU serves (16 x 128 tokens) and prints each op type's share
 of kernel time. ``DynamicQuantizeMatMul`` and ``MatMulIntegerToFloat`` are MLAS's int8 GEMMs,
 which use AVX-512 VNNI (or AVX-VNNI) when /proc/cpuinfo lists it.
 """
@@ -18,7 +18,8 @@ import numpy as np
 import onnxruntime as ort
 from report import cpu_features
 
-from triton_ingest.models.artifacts import INT8_ONNX_FILE, artifact
+from triton_ingest.models.artifacts import artifact
+from triton_ingest.models.int8_choice import choose
 
 
 def main() -> None:
@@ -26,7 +27,10 @@ def main() -> None:
     options = ort.SessionOptions()
     options.enable_profiling = True
     options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "int8")
-    session = ort.InferenceSession(str(artifact(INT8_ONNX_FILE)), options, providers=["CPUExecutionProvider"])
+    choice = choose()
+    if choice.file is None:
+        raise SystemExit(choice.line())
+    session = ort.InferenceSession(str(artifact(choice.file)), options, providers=["CPUExecutionProvider"])
     ids = np.random.default_rng(0).integers(1000, 20000, (16, 128)).astype(np.int64)
     for _ in range(3):
         session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})

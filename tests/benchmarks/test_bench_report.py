@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from report import targets  # noqa: E402
 
+from triton_ingest.models.int8_choice import choose, cpu_class  # noqa: E402
+
 
 @pytest.fixture
 def recorded() -> dict:
@@ -41,6 +43,22 @@ def test_bench_script_runs_end_to_end(tmp_path):
     assert (tmp_path / "throughput.png").stat().st_size > 0 and (tmp_path / "latency.png").stat().st_size > 0
     assert "target" in done.stdout and "avx512_vnni" in done.stdout  # the CPU features, next to the int8 figures
     assert results["check_set"]["int8"]["mean_cosine"] >= 0.995
+    assert results["int8_served"] == choose().line() and results["int8_served"] in done.stdout
+
+
+@pytest.mark.integration
+def test_int8_variants_bench_measures_every_variant_and_names_the_served_one(tmp_path):
+    """A smoke run of `make bench`'s int8 variants benchmark (one round over 32 texts)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "int8_variants.py"), "--smoke",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads((tmp_path / "int8_variants.json").read_text())
+    rows = {row["variant"]: row for row in results["rows"]}
+    assert set(rows) == {"fp32", "u8s8", "u8s8_7bit", "u8u8"} and rows["fp32"]["vs_fp32"] == 1.0
+    assert [name for name, row in rows.items() if row["served"]] == [choose().variant]
+    assert rows["u8u8"]["mean_cosine"] >= 0.99 and results["cpu_class"] == cpu_class() and "avx2" in results["cpu"]
 
 
 @pytest.mark.integration

@@ -24,7 +24,7 @@ class EmbedderSettings:
     """Runtime knobs, read from ``config.pbtxt`` parameters."""
 
     intra_op_threads: int = 2
-    max_batch_rows: int = 8  # measured best on 2 cores: small length-sorted batches pad least
+    max_batch_rows: int = 8  # the served configs set 1: one text per call pads nothing
     max_batch_tokens: int = 4096
 
     @classmethod

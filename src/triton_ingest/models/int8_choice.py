@@ -29,8 +29,10 @@ import json
 import os
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -173,28 +175,40 @@ def cached(artifacts: Path, cpu: str) -> Int8Choice | None:
 
 
 def choose(artifacts: Path | None = None, recheck: bool = False) -> Int8Choice:
-    """This CPU's int8 variant: from the manifest's cache, else measured and cached there."""
+    """This CPU's int8 variant: from the manifest's cache, else measured and cached there. Under the
+    manifest's lock, so model instances loading at once measure once."""
     artifacts = Path(artifacts or artifact_dir())
     cpu = cpu_class()
-    found = None if recheck else cached(artifacts, cpu)
-    if found is not None:
-        return found
-    choice = check(artifacts, cpu)
-    return replace(choice, note=_store(artifacts, cache_key(cpu), choice))
+    with _manifest_lock(artifacts) as unlocked:
+        found = None if recheck else cached(artifacts, cpu)
+        if found is not None:
+            return found
+        choice = check(artifacts, cpu)
+        return replace(choice, note=f"not cached: {unlocked}" if unlocked else _store(artifacts, cpu, choice))
 
 
-def _store(artifacts: Path, key: str, choice: Int8Choice) -> str:
-    """Add ``choice`` to the manifest (atomically, under a lock); what happened, for the log."""
+@contextmanager
+def _manifest_lock(artifacts: Path) -> Iterator[str]:
+    """Hold the lock beside the manifest; yields "" or, when it cannot be had (a read-only mount), why."""
+    try:
+        lock = open(artifacts / f".{MANIFEST_FILE}.lock", "a")
+    except OSError as exc:
+        yield str(exc)
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield ""
+
+
+def _store(artifacts: Path, cpu: str, choice: Int8Choice) -> str:
+    """Add ``choice`` to the manifest (atomically; the caller holds the lock); what happened, for the log."""
     manifest = artifacts / MANIFEST_FILE
     try:
-        with open(artifacts / f".{MANIFEST_FILE}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            data = json.loads(manifest.read_text())
-            record = {k: v for k, v in asdict(choice).items() if k != "note"}
-            data.setdefault(CACHE_KEY, {})[key] = record
-            staged = manifest.with_name(f".{MANIFEST_FILE}.{os.getpid()}")
-            staged.write_text(json.dumps(data, indent=2) + "\n")
-            os.replace(staged, manifest)
+        data = json.loads(manifest.read_text())
+        data.setdefault(CACHE_KEY, {})[cache_key(cpu)] = {k: v for k, v in asdict(choice).items() if k != "note"}
+        staged = manifest.with_name(f".{MANIFEST_FILE}.{os.getpid()}")
+        staged.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(staged, manifest)
     except (OSError, ValueError) as exc:
         return f"not cached: {exc}"
     return f"cached in {manifest}"
