@@ -9,6 +9,8 @@ library's docstrings). It starts tritonserver on free ports and measures:
     this CPU serves), on all cores: 16 texts per call, and all texts in one call (the ceiling);
 (c) served ``embed`` over HTTP and gRPC at concurrency 1, 4, 8, 16 and 32, with 16 texts
     and with 1 text per request, and ``embed_int8`` over gRPC;
+(d) ``embed`` and ``embed_int8`` in paired rounds (gRPC, 16 texts/request, c=8 and 16, three rounds,
+    the two models one after the other): the int8 speed-up, compared under the same machine load;
 plus the int8 accuracy against fp32 on those texts, and both models against sentence-transformers on
 the export's check set (mean/min cosine, top-10 neighbour agreement), next to the CPU's SIMD features
 and the int8 variant served on it.
@@ -131,6 +133,18 @@ def served(server: TritonServer, model: str, protocol: str, texts: list[str], n_
                      per_request=per_request)
 
 
+def paired_rounds(server: TritonServer, texts: list[str], n_tokens: int, levels, rounds: int) -> dict:
+    """``embed`` and ``embed_int8`` over gRPC, 16 texts/request, one after the other in each round at
+    each concurrency: texts/s by concurrency and model, measured under the same machine load."""
+    measured: dict = {}
+    for _ in range(rounds):
+        for concurrency in levels:
+            for model in (EMBED.name, EMBED_INT8.name):
+                row = served(server, model, "grpc", texts, n_tokens, 16, concurrency)
+                measured.setdefault(str(concurrency), {}).setdefault(model, []).append(row["texts_per_s"])
+    return measured
+
+
 def int8_accuracy(fp32: np.ndarray, int8: np.ndarray, k: int = 10) -> dict:
     cos = np.sum(fp32 * int8, axis=1)
     agreement = neighbour_agreement(fp32, int8, k)
@@ -179,10 +193,12 @@ def main() -> None:
                 rows.append(served(server, EMBED.name, protocol, singles, n_single, 1, concurrency))
         for concurrency in (levels if args.smoke else (1, 8, 16)) if int8.variant else ():
             rows.append(served(server, EMBED_INT8.name, "grpc", texts, n_tokens, 16, concurrency))
+        paired = {} if not int8.variant else \
+            paired_rounds(server, texts, n_tokens, levels if args.smoke else (8, 16), 1 if args.smoke else 3)
     accuracy = int8_accuracy(vectors["fp32"], vectors["int8"]) if int8.variant else {}
     parity = float(np.min(np.sum(st_vectors * vectors["fp32"], axis=1)))
     results = {"machine": f"{os.cpu_count()} cores, no GPU", "cpu": cpu_features(), "int8_served": int8.line(),
-               "rows": rows,
+               "rows": rows, "paired": paired,
                "int8_accuracy": accuracy, "fp32_min_cosine_vs_sentence_transformers": round(parity, 6),
                "check_set": check_set_accuracy()}
     args.out.mkdir(parents=True, exist_ok=True)
