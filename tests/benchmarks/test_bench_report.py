@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,14 +31,18 @@ def test_targets_are_ratios_of_the_rows_they_name(recorded):
     assert len(targets(recorded)) == 7 and "avx2" in recorded["cpu"]
 
 
+def run_bench(script: str, *args: str):
+    """Run ``benchmarks/<script>`` with ``args``; it must exit 0 (its output shown if not)."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done
+
+
 @pytest.mark.integration
 def test_bench_script_runs_end_to_end(tmp_path):
     """A smoke run of `make bench`'s embed benchmark (timings are printed, never asserted)."""
-    import subprocess
-
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "embed_throughput.py"), "--smoke",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    done = run_bench("embed_throughput.py", "--smoke", "--out", str(tmp_path))
     results = json.loads((tmp_path / "embed.json").read_text())
     assert {r["kind"] for r in results["rows"]} == {"reference", "in-process", "served"}
     assert (tmp_path / "throughput.png").stat().st_size > 0 and (tmp_path / "latency.png").stat().st_size > 0
@@ -49,11 +54,7 @@ def test_bench_script_runs_end_to_end(tmp_path):
 @pytest.mark.integration
 def test_int8_variants_bench_measures_every_variant_and_names_the_served_one(tmp_path):
     """A smoke run of `make bench`'s int8 variants benchmark (one round over 32 texts)."""
-    import subprocess
-
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "int8_variants.py"), "--smoke",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_bench("int8_variants.py", "--smoke", "--out", str(tmp_path))
     results = json.loads((tmp_path / "int8_variants.json").read_text())
     rows = {row["variant"]: row for row in results["rows"]}
     assert set(rows) == {"fp32", "u8s8", "u8s8_7bit", "u8u8"} and rows["fp32"]["vs_fp32"] == 1.0
@@ -64,12 +65,8 @@ def test_int8_variants_bench_measures_every_variant_and_names_the_served_one(tmp
 @pytest.mark.integration
 def test_index_bench_runs_end_to_end(tmp_path):
     """A smoke run of `make bench`'s index benchmark on a small PDF and index."""
-    import subprocess
-
     out = tmp_path / "index.json"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "index_throughput.py"), "--pages", "4",
-                           "--rows", "400", "--json", str(out)], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_bench("index_throughput.py", "--pages", "4", "--rows", "400", "--json", str(out))
     results = json.loads(out.read_text())
     assert results["overhead"]["pages"] == 4 and results["latency"]["rows"] == 400
     assert set(results["recall_at_5"]) == {"rows", "model", "questions_dense", "questions_hybrid", "error_codes_dense",
@@ -81,12 +78,8 @@ def test_index_bench_runs_end_to_end(tmp_path):
 @pytest.mark.integration
 def test_gateway_bench_runs_end_to_end(tmp_path):
     """A smoke run of `make bench`'s gateway benchmark (one pass over the texts)."""
-    import subprocess
-
     out = tmp_path / "gateway.json"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gateway_throughput.py"), "--rounds", "1",
-                           "--json", str(out)], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_bench("gateway_throughput.py", "--rounds", "1", "--json", str(out))
     results = json.loads(out.read_text())
     assert results["texts"] > 300 and results["ratio"] == pytest.approx(
         results["gateway_texts_per_s"] / results["direct_texts_per_s"], abs=1e-3)

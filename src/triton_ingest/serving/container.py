@@ -1,8 +1,8 @@
 """``triton-ingest-server prepare``: the container's entrypoint, run before ``tritonserver``.
 
 1. Artefacts: a model mounted by NVCF at ``/config/models/<name>`` (holding everything ``make
-   model`` writes: ``model.onnx``, ``model_int8.onnx``, ``tokenizer.json`` and the OCR models) wins
-   over the copy baked into the image.
+   model`` writes: ``model.onnx``, both int8 variants, ``check_reference.npz``, ``tokenizer.json``
+   and the OCR models) wins over the copy baked into the image.
 2. int8: the variant accurate on *this* CPU is chosen (or int8 found unavailable here) and printed;
    :mod:`triton_ingest.models.int8_choice` caches it in the artefacts' manifest where that is
    writable, and the ``embedder_int8`` model reads the cache (or checks again) when it loads.
