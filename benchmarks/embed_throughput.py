@@ -90,7 +90,7 @@ def served_embedder(model: str):
     """``model``'s embedder as its ``config.pbtxt`` describes it, on all of this machine's cores."""
     config = load_config(DEFAULT_MODEL_REPOSITORY / model / "config.pbtxt")
     params = {key: value.string_value for key, value in config.parameters.items()}
-    return load_embedder({**params, "intra_op_threads": str(len(os.sched_getaffinity(0)))}, log=lambda _: None)
+    return load_embedder({**params, "intra_op_threads": str(len(os.sched_getaffinity(0)))})
 
 
 def in_process(texts: list[str], n_tokens: int, precision: str, per_call: int) -> tuple[dict, np.ndarray]:

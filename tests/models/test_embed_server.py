@@ -100,3 +100,19 @@ def test_int8_embed_stays_close_to_fp32(clients, protocol):
     np.testing.assert_allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
     # edge cases (empty, whitespace-only) are the worst; make bench reports the real-corpus accuracy
     assert cosines(int8, fp32).mean() >= 0.98 and cosines(int8, fp32).min() >= 0.97
+
+
+def test_embed_int8_serves_this_cpus_variant_and_a_text_is_the_same_alone_and_in_a_batch(server, clients, protocol):
+    """The variant chosen for this CPU is on the metrics port; dynamic batching may put a text with
+    any others (here 56 chunks of prose in one request of 64), and its int8 vector does not change."""
+    from support.clients import text_input
+    from support.waiting import metric
+    from triton_ingest.models.corpus import chunk_texts
+    from triton_ingest.models.int8_choice import choose, cpu_class
+
+    assert metric(server.metrics_port, "triton_ingest_int8_variant", variant=choose().variant, cpu=cpu_class()) == 1
+    texts = PARITY_TEXTS[:8]
+    batch = clients[protocol].infer("embed_int8", [text_input(protocol, chunk_texts()[:56] + texts)]).as_numpy("EMBEDDING")
+    alone = np.vstack([clients[protocol].infer("embed_int8", [text_input(protocol, [t])]).as_numpy("EMBEDDING")
+                       for t in texts])
+    np.testing.assert_allclose(batch[56:], alone, atol=1e-6)

@@ -95,7 +95,8 @@ def test_with_no_accurate_variant_int8_is_not_served_and_says_why(degraded, monk
     monkeypatch.setenv("TRITON_INGEST_ARTIFACTS", str(degraded))
     logged = []
     embedder = load_embedder({"precision": "int8"}, logged.append)
-    assert isinstance(embedder, NotServedEmbedder) and "no variant passed: embed_int8 unavailable" in logged[0]
+    assert isinstance(embedder, NotServedEmbedder) and logged[0].variant is None
+    assert "no variant passed: embed_int8 unavailable" in logged[0].line()
     assert embedder.embed_requests([(np.ones((1, 3), np.int64),) * 2] * 2) == [embedder.error] * 2
 
 

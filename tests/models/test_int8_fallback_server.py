@@ -19,6 +19,7 @@ from support.artefacts import degraded_int8
 from support.clients import embed_with, ingest_with
 from support.documents import make_pdf
 from support.gateway import API_KEY, start_gateway
+from support.waiting import metric
 from triton_ingest.models.artifacts import MANIFEST_FILE, ONNX_FILE, TOKENIZER_FILE, artifact
 from triton_ingest.models.embedding import OnnxEmbedder
 from triton_ingest.models.int8_choice import CACHE_KEY, cache_key, cpu_class
@@ -78,6 +79,7 @@ def test_the_sdk_raises_not_served_at_once_and_the_choice_is_logged_and_cached(f
     record = json.loads((artefacts / MANIFEST_FILE).read_text())[CACHE_KEY][cache_key(cpu_class())]
     assert record["variant"] is None and set(record["measured"]) >= {"u8s8_7bit"}
     assert "no variant passed: embed_int8 unavailable" in server.log_path.read_text()
+    assert metric(server.metrics_port, "triton_ingest_int8_variant", variant="none", cpu=cpu_class()) == 1
 
 
 def test_the_gateway_answers_503_for_the_int8_model(fallback, tmp_path):

@@ -1,5 +1,5 @@
 """Triton Python models `embedder` (fp32) and `embedder_int8` (config parameter precision: int8, the
-variant chosen for this CPU): ONNX Runtime."""
+variant chosen for this CPU, logged and shown on the metrics port): ONNX Runtime."""
 
 from triton_ingest.contracts import EMBEDDER
 from triton_ingest.models.embedding import load_embedder
@@ -8,7 +8,13 @@ from triton_ingest.serving import triton_adapter as adapter
 
 class TritonPythonModel:
     def initialize(self, args):
-        self.embedder = load_embedder(adapter.model_params(args), adapter.log_info)
+        self.embedder = load_embedder(adapter.model_params(args), self._announce)
+
+    @staticmethod
+    def _announce(choice):
+        adapter.log_info(choice.line())
+        adapter.info("triton_ingest_int8_variant", "The int8 variant this CPU serves (variant none: embed_int8 is "
+                     "not served here)", {"variant": choice.variant or "none", "cpu": choice.cpu})
 
     def execute(self, requests):
         return adapter.execute(requests, EMBEDDER, self._embed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from ..contracts import EMBEDDING_DIM, MAX_POSITIONS, VOCAB_SIZE
 from ..errors import InternalError, InvalidInputError, TritonIngestError
 from .artifacts import ONNX_FILE, artifact
 from .batching import Rows, pad_batch, plan_batches, trim_padding
+
+if TYPE_CHECKING:
+    from .int8_choice import Int8Choice
 
 
 @dataclass(frozen=True)
@@ -125,11 +128,13 @@ class NotServedEmbedder:
         return [self.error] * len(requests)
 
 
-def load_embedder(params: dict[str, str], log: Callable[[str], None] = print) -> "OnnxEmbedder | NotServedEmbedder":
+def load_embedder(params: dict[str, str], on_int8_choice: Callable[["Int8Choice"], None] = lambda choice: None,
+                  ) -> "OnnxEmbedder | NotServedEmbedder":
     """The embedder a model's ``config.pbtxt`` parameters describe. ``precision`` ``fp32`` (default)
-    loads ``onnx_file``; ``int8`` loads the variant :mod:`.int8_choice` picks for this CPU (and logs
-    the choice), one text per ONNX Runtime call: dynamic int8 scales each call's activations by
-    their own range, so batching texts together would make a text's vector depend on its batch-mates."""
+    loads ``onnx_file``; ``int8`` loads the variant :mod:`.int8_choice` picks for this CPU (and hands
+    the choice to ``on_int8_choice``), one text per ONNX Runtime call: dynamic int8 scales each
+    call's activations by their own range, so batching texts together would make a text's vector
+    depend on its batch-mates."""
     settings = EmbedderSettings.from_params(params)
     precision = params.get("precision", "fp32")
     if precision == "fp32":
@@ -140,7 +145,7 @@ def load_embedder(params: dict[str, str], log: Callable[[str], None] = print) ->
     from .int8_choice import choose
 
     choice = choose()
-    log(choice.line())
+    on_int8_choice(choice)
     if choice.file is None:
         return NotServedEmbedder(choice.unavailable())
     return OnnxEmbedder(artifact(choice.file), replace(settings, max_batch_rows=1))

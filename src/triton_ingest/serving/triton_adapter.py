@@ -66,6 +66,7 @@ def log_info(message: str) -> None:
 
 
 _families: dict[str, Any] = {}  # a MetricFamily must outlive its Metrics
+_infos: list[Any] = []
 
 
 def counter(name: str, description: str, labels: dict[str, str]) -> Any:
@@ -73,6 +74,15 @@ def counter(name: str, description: str, labels: dict[str, str]) -> Any:
     if name not in _families:
         _families[name] = pb_utils.MetricFamily(name=name, description=description, kind=pb_utils.MetricFamily.COUNTER)
     return _families[name].Metric(labels=labels)
+
+
+def info(name: str, description: str, labels: dict[str, str]) -> None:
+    """A Prometheus gauge set to 1 whose labels carry the information (the ``*_info`` idiom)."""
+    if name not in _families:
+        _families[name] = pb_utils.MetricFamily(name=name, description=description, kind=pb_utils.MetricFamily.GAUGE)
+    metric = _families[name].Metric(labels=labels)
+    metric.set(1)
+    _infos.append(metric)  # a Metric dropped by Python leaves the metrics port
 
 
 def request_parameters(request: Any) -> dict[str, Any]:
