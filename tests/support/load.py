@@ -94,6 +94,29 @@ def write_report(name: str, report: dict) -> Path:
     return path
 
 
+QUEUE_FULL = "Exceeds maximum queue size"
+
+
+class QueueFullRetries:
+    """Sends a request again, after a short backoff, when a full queue refused it (503 /
+    UNAVAILABLE, the documented backpressure the SDK retries), and counts how often."""
+
+    def __init__(self, attempts: int = 8):
+        self.attempts, self.count, self._lock = attempts, 0, threading.Lock()
+
+    def __call__(self, fn, *args):
+        for attempt in range(self.attempts):
+            try:
+                return fn(*args)
+            except Exception as exc:
+                if QUEUE_FULL not in str(exc) or attempt == self.attempts - 1:
+                    raise
+                with self._lock:
+                    self.count += 1
+                time.sleep(min(4.0, 0.25 * 2**attempt))
+        raise AssertionError("unreachable")
+
+
 def timed(fn, *args):
     started = time.perf_counter()
     result = fn(*args)
