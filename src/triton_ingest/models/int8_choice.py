@@ -29,7 +29,7 @@ import json
 import os
 import platform
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
@@ -203,13 +203,15 @@ def _manifest_lock(artifacts: Path) -> Iterator[str]:
 def _store(artifacts: Path, cpu: str, choice: Int8Choice) -> str:
     """Add ``choice`` to the manifest (atomically; the caller holds the lock); what happened, for the log."""
     manifest = artifacts / MANIFEST_FILE
+    staged = manifest.with_name(f".{MANIFEST_FILE}.{os.getpid()}")
     try:
         data = json.loads(manifest.read_text())
         data.setdefault(CACHE_KEY, {})[cache_key(cpu)] = {k: v for k, v in asdict(choice).items() if k != "note"}
-        staged = manifest.with_name(f".{MANIFEST_FILE}.{os.getpid()}")
         staged.write_text(json.dumps(data, indent=2) + "\n")
         os.replace(staged, manifest)
     except (OSError, ValueError) as exc:
+        with suppress(OSError):
+            staged.unlink()  # a full disk leaves no half-written copy behind
         return f"not cached: {exc}"
     return f"cached in {manifest}"
 
