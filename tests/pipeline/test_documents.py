@@ -32,6 +32,17 @@ def test_html_keeps_visible_text_only():
     assert "SCRIPT_TEXT" not in text and "NOSCRIPT_TEXT" not in text and "color: red" not in text
 
 
+@pytest.mark.timeout(60)  # linear: well under a second; the quadratic regexes took hours on this page
+def test_html_whitespace_of_any_kind_collapses_in_linear_time():
+    """Runs of whitespace the first pass did not collapse (U+2003 em spaces, here 1 MB of them
+    around newlines) made the blank-line regex backtrack quadratically: 20k took 6 s, 1 MB hours."""
+    from triton_ingest.pipeline.text import html_text
+
+    run = "\u2003" * 350_000
+    page = f"<html><body><p>first{run}\n{run}second</p><p>x \r\n\t y</p>\n\n\n<p>{run}</p>z</body></html>"
+    assert html_text(page.encode())[0] == "first\nsecond\n\nx\ny\n\nz"
+
+
 def test_markdown_by_hint_or_content_and_plain_text():
     assert open_document(b"Just a line.", "notes.md").kind == "markdown"
     assert open_document(b"# Title\n\n- one\n- two\n\n## Part\ntext").kind == "markdown"

@@ -59,8 +59,10 @@ def html_text(data: bytes) -> tuple[str, str]:
         node.insert_after("\n")
     body = tree.body or tree.root
     visible = body.text(separator="") if body is not None else ""
-    visible = re.sub(r"[ \t\xa0]+", " ", visible)
-    return re.sub(r"\s*\n\s*\n\s*", "\n\n", re.sub(r" *\n *", "\n", visible)).strip(), encoding
+    # Each pass is linear: every whitespace run but a newline becomes one space (U+2003 and \r
+    # included), spaces around newlines go, and two or more newlines become one blank line.
+    visible = re.sub(r" ?\n ?", "\n", re.sub(r"[^\S\n]+", " ", visible))
+    return re.sub(r"\n{2,}", "\n\n", visible).strip(), encoding
 
 
 def plain_text(data: bytes, filename: str) -> tuple[str, str, str]:
