@@ -18,6 +18,7 @@ import tritonclient.http as httpclient
 from support.clients import HTTP_TIMEOUT, PROTOCOLS
 from support.pytriton import PyTritonProcess
 from triton_ingest.models.artifacts import OCR_DETECTOR_FILE, OCR_RECOGNIZER_FILES, ONNX_FILE, TOKENIZER_FILE, artifact
+from triton_ingest.pipeline.nvcf import LOCAL_NVCF_DIR, NVCF_ROOTS
 from triton_ingest.serving.server import TritonServer
 
 
@@ -28,6 +29,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nvcf_roots(tmp_path_factory):
+    """Every server a test starts allows NVCF directories under pytest's temporary root (where
+    ``tmp_path`` lives) and the local default, and nowhere else (``pipeline.nvcf``)."""
+    patch = pytest.MonkeyPatch()
+    for name in NVCF_ROOTS:
+        patch.setenv(name, os.pathsep.join([str(tmp_path_factory.getbasetemp()), str(LOCAL_NVCF_DIR)]))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session", params=["triton", "pytriton"])

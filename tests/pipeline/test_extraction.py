@@ -4,6 +4,7 @@ kills a stuck worker without harming other documents (a real pebble pool, no ser
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from support.scans import PROSE, mixed_pdf
 from support.waiting import wait_until
 from triton_ingest.errors import InvalidInputError
 from triton_ingest.pipeline.documents import ExtractSettings
-from triton_ingest.pipeline.extraction import PAGES_PER_TASK, Extractor
+from triton_ingest.pipeline.extraction import PAGES_PER_TASK, WORKER_MEMORY_ENV, Extractor, worker_memory_bytes
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +80,39 @@ def test_a_stuck_worker_is_killed_at_the_time_limit_and_others_are_unharmed(hang
     wait_until(lambda: not psutil.pid_exists(stuck_worker), "the stuck worker to be killed")
     again = asyncio.run(extract(hanging_pool, make_pdf(1)))  # the pool replaced the killed worker
     assert [p.number for p in again] == [1]
+
+
+def white_png(side: int) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (side, side), 255).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_document_over_the_worker_memory_limit_fails_alone():
+    """A 15,000 x 15,000 PNG (a few hundred KB) needs about 1.6 GB to decode: over a 1 GiB worker
+    limit it is INVALID_ARG naming the limit, and the pool's next document is complete."""
+    settings = ExtractSettings(max_pixels=500_000_000)
+    extractor = Extractor(workers=1, memory_bytes=1 << 30)
+
+    async def pages(data: bytes, name: str) -> list:
+        opened = await extractor.open(data, name, settings, time.monotonic() + 120, 120)
+        try:
+            return [page async for page in opened.pages(lambda image: asyncio.sleep(0, "read"))]
+        finally:
+            opened.close()
+
+    try:
+        with pytest.raises(InvalidInputError, match="ran out of memory; the worker memory limit is 1024 MiB"):
+            asyncio.run(pages(white_png(15_000), "huge.png"))
+        assert [page.text for page in asyncio.run(pages(white_png(1_000), "small.png"))] == ["read"]
+        assert len(asyncio.run(pages(make_pdf(3), "doc.pdf"))) == 3
+    finally:
+        extractor.close()
+
+
+def test_the_worker_memory_limit_is_the_operators():
+    assert worker_memory_bytes({}) == 4 << 30 and worker_memory_bytes({WORKER_MEMORY_ENV: "0"}) == 0
+    with pytest.raises(ValueError, match="TRITON_INGEST_WORKER_MEMORY_BYTES must be a number of bytes"):
+        worker_memory_bytes({WORKER_MEMORY_ENV: "4G"})

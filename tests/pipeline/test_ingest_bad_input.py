@@ -11,7 +11,8 @@ from tritonclient.utils import InferenceServerException
 
 from support.clients import INVALID_ARG, client_module, embed, ingest_with, nvcf_request_headers, run_concurrently
 from support.documents import make_encrypted_pdf, make_pdf
-from support.hostile import docx_bomb, pdf_with_pages, png_header, pptx_bomb, tiff_with_frames
+from support.hostile import (docx_bomb, pdf_with_pages, png_header, pptx_bomb, tiff_bomb_behind_a_small_frame,
+                             tiff_with_frames)
 from triton_ingest.contracts import INGEST
 
 pytestmark = pytest.mark.integration
@@ -34,6 +35,9 @@ BAD_DOCUMENTS = {
     "image bomb": (png_header(30_000, 30_000), None, "30000x30000 image (900000000 pixels); the limit (max_pixels)"),
     "truncated image": (png_header(64, 64)[:-20], None, "has a corrupt or truncated image"),
     "TIFF of 6000 frames": (tiff_with_frames(6000), None, "has 6000 pages; the limit (max_pages) is 5000"),
+    # 389 KB; before each frame was checked, its second frame took 4.3 GB and 20 s to decode
+    "TIFF bomb behind a small first frame": (tiff_bomb_behind_a_small_frame(20_000, 20_000), None,
+                                             "page 2 of DOCUMENT is a 20000x20000 image (400000000 pixels)"),
     "PPTX decompression bomb": (pptx_bomb(), None, "the limit (max_unzipped_bytes) is 268435456"),
     # one-token chunks embedded one at a time: about 27,000 sequential BLS round trips, which
     # no machine does in 1 s (each is two Python-backend hops), so the limit always strikes

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from triton_ingest.errors import InvalidInputError
-from triton_ingest.pipeline.options import IngestOptions
+from triton_ingest.pipeline.options import CEILINGS, IngestOptions, OcrOptions, ceilings
 
 
 def test_options_parse_defaults_and_values():
@@ -34,3 +36,28 @@ def test_invalid_options_name_the_problem(raw, message):
     with pytest.raises(InvalidInputError) as caught:
         IngestOptions.parse(raw)
     assert message in str(caught.value)
+
+@pytest.mark.parametrize("raw", [b'{"max_pixels": 500000000}', b'{"max_unzipped_bytes": 4294967296}',
+                                 b'{"max_pages": 100000}', b'{"time_limit_s": 86400}', b'{"max_in_flight": 64}'])
+def test_clients_cannot_raise_the_servers_ceilings(raw):
+    """Issue 21: a client set max_pixels 500 M, 4 GiB unzipped, 100k pages and 24 h for itself."""
+    key = next(iter(json.loads(raw)))
+    with pytest.raises(InvalidInputError, match=f"OPTIONS.{key} is .*this server allows at most "
+                                                f"{CEILINGS[key]} .*TRITON_INGEST_CEILING_{key.upper()}"):
+        IngestOptions.parse(raw)
+
+
+def test_the_operator_lowers_or_raises_ceilings_within_the_hard_range(monkeypatch):
+    monkeypatch.setenv("TRITON_INGEST_CEILING_MAX_PIXELS", "1000")
+    monkeypatch.setenv("TRITON_INGEST_CEILING_TIME_LIMIT_S", "3600")
+    assert IngestOptions.parse(None).max_pixels == 1000  # the default comes down to the ceiling
+    assert IngestOptions.parse(b'{"max_pixels": 999}').max_pixels == 999  # clients ask for less
+    assert OcrOptions.parse(None).max_pixels == 1000
+    with pytest.raises(InvalidInputError, match="at most 1000"):
+        OcrOptions.parse(b'{"max_pixels": 1001}')
+    assert IngestOptions.parse(b'{"time_limit_s": 3600}').time_limit_s == 3600
+    assert IngestOptions.parse(None).time_limit_s == 600
+    for bad in ("lots", "0", "500000001", "-5"):
+        monkeypatch.setenv("TRITON_INGEST_CEILING_MAX_PIXELS", bad)
+        with pytest.raises(ValueError, match=r"TRITON_INGEST_CEILING_MAX_PIXELS must be an integer in \[1, 500000000\]"):
+            ceilings()

@@ -9,12 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from triton_ingest.pipeline.progress import PARTIAL_LIMIT_BYTES, ProgressReporter, bounded, nvcf_headers
-
-
-def test_nvcf_headers_are_matched_case_insensitively():
-    got = nvcf_headers({"NVCF-REQID": "a", "nvcf-large-output-dir": "/x", "Nvcf-Asset-Dir": "/y", "other": 1})
-    assert got == {"nvcf-reqid": "a", "nvcf-large-output-dir": "/x", "nvcf-asset-dir": "/y"}
+from triton_ingest.pipeline.progress import PARTIAL_LIMIT_BYTES, ProgressReporter, bounded
 
 
 def test_partial_response_is_trimmed_under_250kb():
@@ -25,7 +20,7 @@ def test_partial_response_is_trimmed_under_250kb():
 
 
 def test_progress_is_monotonic_and_finishes_at_100_after_the_rename(tmp_path):
-    reporter = ProgressReporter({"nvcf-reqid": "r1", "nvcf-large-output-dir": str(tmp_path)})
+    reporter = ProgressReporter(tmp_path, "r1")
     reporter.update(40, {"chunks_done": 1})
     reporter.update(20, {"chunks_done": 2})
     assert json.loads((tmp_path / "progress").read_text())["progress"] == 40
@@ -42,7 +37,7 @@ def test_progress_is_monotonic_and_finishes_at_100_after_the_rename(tmp_path):
 
 
 def test_failure_leaves_nothing_that_looks_complete(tmp_path):
-    reporter = ProgressReporter({"nvcf-reqid": "r2", "nvcf-large-output-dir": str(tmp_path)})
+    reporter = ProgressReporter(tmp_path, "r2")
     reporter.update(30, {})
     reporter.write_results(['{"chunk_index": 0}'])
     reporter.fail("DOCUMENT is a corrupt PDF")
@@ -52,7 +47,7 @@ def test_failure_leaves_nothing_that_looks_complete(tmp_path):
 
 
 def test_concurrent_reader_never_sees_partial_json(tmp_path):
-    reporter = ProgressReporter({"nvcf-reqid": "r3", "nvcf-large-output-dir": str(tmp_path)})
+    reporter = ProgressReporter(tmp_path, "r3")
     reporter.update(0, {})
     stop, bad, reads = threading.Event(), [], [0]
 
@@ -79,15 +74,15 @@ def entries(directory: Path) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("outcome", ["finish", "fail"])
-@pytest.mark.parametrize("headers", [{}, {"nvcf-reqid": "r4"}, {"nvcf-reqid": "r4", "nvcf-asset-dir": "/nowhere"}])
-def test_reporter_without_output_dir_writes_nothing(tmp_path, monkeypatch, headers, outcome):
+@pytest.mark.parametrize("request_id", ["", "r4"])
+def test_reporter_without_output_dir_writes_nothing(tmp_path, monkeypatch, request_id, outcome):
     """No NVCF-LARGE-OUTPUT-DIR: nothing appears in the working directory or the temporary directory."""
     work, temp = tmp_path / "cwd", tmp_path / "tmp"
     work.mkdir()
     temp.mkdir()
     monkeypatch.chdir(work)
     monkeypatch.setattr(tempfile, "tempdir", str(temp))  # what tempfile.mkstemp & co. would use
-    reporter = ProgressReporter(headers)
+    reporter = ProgressReporter(None, request_id)
     reporter.update(50, {"chunks_done": 1})
     reporter.write_results(['{"chunk_index": 0}'])
     reporter.finish({"chunks": 1}) if outcome == "finish" else reporter.fail("DOCUMENT is a corrupt PDF")

@@ -129,6 +129,21 @@ def pptx_bomb() -> bytes:
     return buffer.getvalue()
 
 
+def tiff_bomb_behind_a_small_frame(width: int, height: int) -> bytes:
+    """A TIFF whose first frame is 1x1 and whose second is ``width`` x ``height`` grey pixels of
+    deflated zeros (a few hundred KB that decode to ``width * height`` bytes, three times that as RGB)."""
+    squeeze, row = zlib.compressobj(9), bytes(width)
+    strip = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
+    frames = [(1, 1, 1, 8, 1), (width, height, 8, 12, len(strip))]  # width, height, compression, strip at, bytes
+    out = bytearray(b"II*\x00" + struct.pack("<I", 12 + len(strip)) + b"\xff\x00\x00\x00" + strip)
+    for index, (w, h, compression, offset, size) in enumerate(frames):
+        tags = [(256, w), (257, h), (258, 8), (259, compression), (262, 1), (273, offset), (278, h), (279, size)]
+        out += struct.pack("<H", len(tags))
+        out += b"".join(struct.pack("<HHII", tag, 4, 1, value) for tag, value in tags)
+        out += struct.pack("<I", len(out) + 4 if index == 0 else 0)
+    return bytes(out)
+
+
 def tiff_with_frames(count: int) -> bytes:
     """A TIFF of ``count`` 1x1 grey frames, written by hand (Pillow takes minutes to append thousands):
     every image file directory points at the same one-byte strip."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -15,8 +14,8 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVa
 import numpy as np
 
 from ._client import DEFAULT_URLS, LOCAL_HOSTS
-from ._errors import DeadlineExceededError, NotFoundError, TritonIngestClientError, UnavailableError
-from ._progress import ProgressWatcher
+from ._errors import DeadlineExceededError, InvalidInputError, NotFoundError, TritonIngestClientError, UnavailableError
+from ._progress import REFUSED_OUTPUT_DIR, ProgressWatcher, local_job_dir
 from ._requests import (
     INGEST_OUTPUTS,
     Job,
@@ -112,13 +111,17 @@ class AsyncClient:
         if on_progress is None or not self._local_progress:
             return ingest_result(await self._retrying(
                 lambda: self._transport.infer(INGEST.name, tensors, INGEST_OUTPUTS)))
-        job_dir = Path(tempfile.mkdtemp(prefix="ingest-", dir=self.progress_dir))
-        headers = {"nvcf-reqid": job_dir.name, "nvcf-large-output-dir": str(job_dir)}
+        job_dir, headers = local_job_dir(self.progress_dir)
         watcher = ProgressWatcher(job_dir, on_progress)
         polling = asyncio.create_task(_poll_until_cancelled(watcher))
         try:
             return ingest_result(await self._retrying(
                 lambda: self._transport.infer(INGEST.name, tensors, INGEST_OUTPUTS, headers)))
+        except InvalidInputError as exc:
+            if REFUSED_OUTPUT_DIR not in str(exc):
+                raise
+            self._local_progress = False  # a server that does not allow this directory: ask without it
+            return await self.ingest(data, options, on_progress, name, stream)
         finally:
             polling.cancel()
             await asyncio.gather(polling, return_exceptions=True)

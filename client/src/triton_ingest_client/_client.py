@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -17,7 +16,7 @@ import numpy as np
 
 from ._errors import DeadlineExceededError, InvalidInputError, NotFoundError, TritonIngestClientError, UnavailableError
 from ._index_schema import MAX_TOP_K, PROBE_TEXT, IndexProfile, SearchHit
-from ._progress import ProgressWatcher
+from ._progress import REFUSED_OUTPUT_DIR, ProgressWatcher, local_job_dir
 from ._requests import (
     INGEST_OUTPUTS,
     Job,
@@ -146,12 +145,16 @@ class Client:
         if on_progress is None or not self._local_progress:
             call = lambda: self._transport.infer(INGEST.name, tensors, INGEST_OUTPUTS, on_progress=on_progress)  # noqa: E731
             return ingest_result(self._retrying(call))
-        job_dir = Path(tempfile.mkdtemp(prefix="ingest-", dir=self.progress_dir))
-        headers = {"nvcf-reqid": job_dir.name, "nvcf-large-output-dir": str(job_dir)}
+        job_dir, headers = local_job_dir(self.progress_dir)
         try:
             with ProgressWatcher(job_dir, on_progress):
                 outputs = self._retrying(lambda: self._transport.infer(INGEST.name, tensors, INGEST_OUTPUTS, headers))
             return ingest_result(outputs)
+        except InvalidInputError as exc:
+            if REFUSED_OUTPUT_DIR not in str(exc):
+                raise
+            self._local_progress = False  # a server that does not allow this directory: ask without it
+            return self._ingest_whole(tensors, on_progress)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
 

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from pathlib import Path
 
 from ._results import Progress, ProgressCallback
+
+
+LOCAL_PROGRESS_DIR = Path(tempfile.gettempdir()) / "triton-ingest-nvcf-local" / "progress"
+"""Where local progress directories go by default: inside the root that a server started on this
+machine allows for NVCF-LARGE-OUTPUT-DIR (``triton_ingest.pipeline.nvcf.LOCAL_NVCF_DIR``)."""
+REFUSED_OUTPUT_DIR = "NVCF-LARGE-OUTPUT-DIR"
+
+
+def local_job_dir(progress_dir: Path | None) -> tuple[Path, dict[str, str]]:
+    """A new private directory for one request's progress file, and the headers that name it."""
+    parent = progress_dir or LOCAL_PROGRESS_DIR
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    job_dir = Path(tempfile.mkdtemp(prefix="ingest-", dir=parent))
+    return job_dir, {"nvcf-reqid": job_dir.name, "nvcf-large-output-dir": str(job_dir)}
 
 
 def parse_progress(body: dict) -> Progress:

@@ -4,7 +4,9 @@ Every parser and renderer (pdfium, python-docx, python-pptx, Pillow, lexbor) run
 process (pebble), so extraction of one document overlaps the embedding of another, and a document
 that is not done by its deadline (``time_limit_s``) is stopped for real: the worker stuck inside
 pdfium or a decoder is killed, the document fails with INVALID_ARG naming the limit, and the pool
-starts a fresh worker. Other documents are not affected.
+starts a fresh worker. Other documents are not affected. Each worker's address space is capped
+(``TRITON_INGEST_WORKER_MEMORY_BYTES``, 4 GiB by default), so a document that needs more (a huge
+Flate image, a decoder gone wrong) fails alone with INVALID_ARG instead of taking the server down.
 
 The document is written once to a private temporary file, which the workers read by path and which
 is deleted when the document is done. PDFs are extracted in ranges of ``PAGES_PER_TASK`` pages, a
@@ -15,15 +17,18 @@ they are rendered, a bounded number at once, and come back in page order.
 from __future__ import annotations
 
 import asyncio
+import errno
+import functools
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 from ..errors import InvalidInputError
 from .documents import ExtractSettings, Page, open_document
@@ -31,6 +36,8 @@ from .documents import ExtractSettings, Page, open_document
 PAGES_PER_TASK = 8
 TASKS_AHEAD = 2  # extraction ranges in flight ahead of the chunker
 OCR_IN_FLIGHT = 4  # pages at the OCR model at once, per document
+WORKER_MEMORY_ENV = "TRITON_INGEST_WORKER_MEMORY_BYTES"
+DEFAULT_WORKER_MEMORY_BYTES = 4 << 30
 OcrFn = Callable[[bytes], Awaitable[str]]
 """The text of one page image (encoded)."""
 
@@ -71,15 +78,37 @@ def python_executable() -> str:
     return str(Path(sys.prefix) / "bin" / "python3")
 
 
-class Extractor:
-    """A pool of ``workers`` extraction processes, shared by every document of one model instance."""
+def worker_memory_bytes(env: Mapping[str, str] | None = None) -> int:
+    """The address space each worker may use: ``TRITON_INGEST_WORKER_MEMORY_BYTES`` (0: unlimited)."""
+    raw = (os.environ if env is None else env).get(WORKER_MEMORY_ENV, "").strip()
+    if not raw:
+        return DEFAULT_WORKER_MEMORY_BYTES
+    if not raw.isdigit():
+        raise ValueError(f"{WORKER_MEMORY_ENV} must be a number of bytes (0: unlimited), got {raw!r}")
+    return int(raw)
 
-    def __init__(self, workers: int = 1, initializer: Callable[[], None] | None = None):
+
+def start_worker(memory_bytes: int, then: Callable[[], None] | None) -> None:
+    """Worker initializer: cap the address space (allocations beyond it fail), then ``then``."""
+    if memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    if then is not None:
+        then()
+
+
+class Extractor:
+    """A pool of ``workers`` extraction processes, shared by every document of one model instance;
+    each may use ``memory_bytes`` of address space (default: :func:`worker_memory_bytes`)."""
+
+    def __init__(self, workers: int = 1, initializer: Callable[[], None] | None = None,
+                 memory_bytes: int | None = None):
         import pebble
 
+        self.memory_bytes = worker_memory_bytes() if memory_bytes is None else memory_bytes
         context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
         context.set_executable(python_executable())
-        self.pool = pebble.ProcessPool(max_workers=workers, context=context, initializer=initializer)
+        self.pool = pebble.ProcessPool(max_workers=workers, context=context,
+                                       initializer=functools.partial(start_worker, self.memory_bytes, initializer))
 
     def close(self) -> None:
         self.pool.stop()
@@ -90,13 +119,27 @@ class Extractor:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _over_time(time_limit_s)
+        from pebble import ProcessExpired
+
         future = self.pool.schedule(function, args=args)
         try:  # the deadline covers waiting for a worker too; cancelling stops the worker running it
             return await asyncio.wait_for(asyncio.wrap_future(future), remaining)
         except asyncio.TimeoutError:
             raise _over_time(time_limit_s) from None
+        except (MemoryError, ProcessExpired) as exc:  # a new worker takes the dead one's place
+            raise self._out_of_memory(exc) from None
+        except OSError as exc:
+            if exc.errno == errno.ENOMEM:
+                raise self._out_of_memory(MemoryError()) from None
+            raise
         finally:
             future.cancel()
+
+    def _out_of_memory(self, exc: BaseException) -> InvalidInputError:
+        how = "ran out of memory" if isinstance(exc, MemoryError) else f"died ({exc})"
+        limit = f"{self.memory_bytes >> 20} MiB ({WORKER_MEMORY_ENV})" if self.memory_bytes else "unlimited"
+        return InvalidInputError(f"DOCUMENT could not be extracted: its worker process {how}; the worker "
+                                 f"memory limit is {limit}", "worker_memory")
 
     async def open(self, data: bytes, filename: str, settings: ExtractSettings, deadline: float,
                    time_limit_s: int) -> "OpenedDocument":

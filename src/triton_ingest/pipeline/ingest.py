@@ -29,8 +29,9 @@ from .chunking import Chunk, TokenChunker
 from .extraction import DocumentInfo, Extractor, OcrFn
 from .layout import OcrLine, page_text
 from .metrics import IngestMetrics
-from .options import IngestOptions
-from .progress import ASSET_DIR_HEADER, ProgressReporter, nvcf_headers
+from .options import IngestOptions, ceilings
+from .nvcf import NvcfRequest
+from .progress import ProgressReporter
 
 EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
 OcrModelFn = Callable[[bytes, dict], Awaitable[list[dict]]]
@@ -174,6 +175,7 @@ class IngestPipeline:
     """Extraction (in ``extractor``'s worker processes), chunking and embedding of documents."""
 
     def __init__(self, tokenizer_json: str | Path, extractor: Extractor):
+        ceilings()  # a bad TRITON_INGEST_CEILING_* fails the model's load, not each request
         self.chunker = TokenChunker(str(tokenizer_json))
         self.extractor = extractor
 
@@ -242,19 +244,6 @@ def single(value: np.ndarray | None, name: str) -> bytes | None:
     return item if isinstance(item, bytes) else str(item).encode()
 
 
-def read_asset(headers: Mapping[str, str], asset: str) -> bytes:
-    """The document NVCF stored in ``NVCF-ASSET-DIR`` under the name ``asset`` (inputs over 5 MB)."""
-    asset_dir = headers.get(ASSET_DIR_HEADER)
-    if not asset_dir:
-        raise InvalidInputError("OPTIONS.asset was given but the request has no NVCF-ASSET-DIR header")
-    if Path(asset).name != asset or asset in ("", ".", ".."):
-        raise InvalidInputError(f"OPTIONS.asset must be a plain asset name, got {asset!r}")
-    path = Path(asset_dir) / asset
-    if not path.is_file():
-        raise InvalidInputError(f"asset {asset!r} is not in NVCF-ASSET-DIR")
-    return path.read_bytes()
-
-
 def page_reader(ocr: OcrModelFn | None, options: IngestOptions) -> OcrFn | None:
     """The text of a page image, read by the ``ocr`` model with the document's OCR options."""
     if ocr is None:
@@ -274,14 +263,15 @@ async def ingest_request(pipeline: IngestPipeline, inputs: Mapping[str, np.ndarr
                          ocr: OcrModelFn | None = None) -> IngestResult:
     """One ``ingest`` (or, with ``on_batch``, ``ingest_stream``) request from tensors and parameters;
     ``embedders`` are the embedding models served, by name (OPTIONS.embed_model picks one)."""
-    headers = nvcf_headers(parameters)
-    reporter = ProgressReporter(headers)
+    reporter = ProgressReporter()
     try:
+        nvcf = NvcfRequest.from_parameters(parameters)
+        reporter = ProgressReporter(nvcf.output_dir, nvcf.request_id)
         document = single(inputs.get("DOCUMENT"), "DOCUMENT")
         filename = (single(inputs.get("FILENAME"), "FILENAME") or b"").decode("utf-8", errors="replace")
         options = IngestOptions.parse(single(inputs.get("OPTIONS"), "OPTIONS"))
         if options.asset:
-            document = read_asset(headers, options.asset)
+            document = nvcf.read_asset(options.asset, options.max_bytes)
             filename = filename or options.asset
         if document is None:
             raise InvalidInputError("DOCUMENT is required")

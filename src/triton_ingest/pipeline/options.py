@@ -24,12 +24,18 @@
 |                 |           | scaled down to fit                                         |
 | embed_model     | "embed"   | the model that embeds the chunks: "embed" (fp32) or        |
 |                 |           | "embed_int8"; chunks, summary and progress record it       |
+
+Operator ceilings: the keys in :data:`CEILINGS` can only be lowered by a client. The operator sets
+each with ``TRITON_INGEST_CEILING_<KEY>`` (``TRITON_INGEST_CEILING_MAX_PIXELS=10000000``), within the
+key's hard range; a client value over it is INVALID_ARG naming the ceiling, and a default over it
+becomes the ceiling. Unset, the ceiling is the default (the tuning keys: see :data:`CEILINGS`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+import os
+from dataclasses import asdict, dataclass, fields, replace
 
 from ..contracts import CHUNK_DEFAULTS, EMBED_MODELS, MAX_SEQ_LENGTH
 from ..errors import InvalidInputError
@@ -57,6 +63,41 @@ LIMITS = {
     "ocr_dpi": (72, 300),
     "max_pixels": (1, 500_000_000),
 }
+CEILINGS = {"max_pages": 5000, "max_bytes": 100 * 1024 * 1024, "max_unzipped_bytes": 256 * 1024 * 1024,
+            "time_limit_s": 600, "max_pixels": 40_000_000, "ocr_dpi": 300, "embed_batch": 64, "max_in_flight": 16}
+"""The keys an operator caps, and their ceilings when the operator sets none."""
+CEILING_ENV = "TRITON_INGEST_CEILING_{}"
+
+
+def ceilings(env: dict | None = None) -> dict[str, int]:
+    """The ceilings in force: ``TRITON_INGEST_CEILING_<KEY>`` where set, else :data:`CEILINGS`.
+    A value that is not an integer in the key's hard range is a ValueError (a configuration error)."""
+    env = os.environ if env is None else env
+    found = {}
+    for key, default in CEILINGS.items():
+        name = CEILING_ENV.format(key.upper())
+        raw = env.get(name, "").strip()
+        low, high = LIMITS[key]
+        if raw and not (raw.isdigit() and low <= int(raw) <= high):
+            raise ValueError(f"{name} must be an integer in [{low}, {high}], got {raw!r}")
+        found[key] = int(raw) if raw else default
+    return found
+
+
+def capped(options, given: dict, caps: dict[str, int]):
+    """``options`` with defaults over a ceiling lowered to it; a value the client gave over its
+    ceiling is an OptionsError."""
+    lowered = {}
+    for key, cap in caps.items():
+        if not hasattr(options, key) or getattr(options, key) <= cap:
+            continue
+        if key in given:
+            raise OptionsError(f"OPTIONS.{key} is {given[key]}; this server allows at most {cap} "
+                               f"(the operator's ceiling, {CEILING_ENV.format(key.upper())})")
+        lowered[key] = cap
+    return replace(options, **lowered) if lowered else options
+
+
 CHOICES = {
     "text_depth": ("page", "document"),
     "extract_method": METHODS,
@@ -69,7 +110,7 @@ def parse_options(cls, raw: bytes | str | None, limits: dict, choices: dict):
     """``cls`` (a frozen dataclass) from JSON ``raw``; every problem is an OptionsError naming the key.
     ``limits``: integer keys and their inclusive ranges; ``choices``: string keys and their values."""
     if raw is None or (isinstance(raw, (bytes, str)) and not raw.strip()):
-        return cls()
+        return capped(cls(), {}, ceilings())
     try:
         given = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -88,7 +129,7 @@ def parse_options(cls, raw: bytes | str | None, limits: dict, choices: dict):
         if given.get(key, getattr(cls, key)) not in allowed:
             names = " or ".join(f'"{a}"' for a in allowed)
             raise OptionsError(f"OPTIONS.{key} must be {names}, got {given[key]!r}")
-    return cls(**given)
+    return capped(cls(**given), given, ceilings())
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+from ..errors import InvalidInputError
 
 PARTIAL_LIMIT_BYTES = 250_000
 PROGRESS_FILE = "progress"
-REQID_HEADER = "nvcf-reqid"
-OUTPUT_DIR_HEADER = "nvcf-large-output-dir"
-ASSET_DIR_HEADER = "nvcf-asset-dir"
-
-
-def nvcf_headers(parameters: Mapping[str, Any]) -> dict[str, str]:
-    """Forwarded ``NVCF-*`` request parameters, keys lower-cased (header case varies)."""
-    return {k.lower(): str(v) for k, v in parameters.items() if k.lower().startswith("nvcf-")}
 
 
 def read_progress(output_dir: Path) -> dict | None:
@@ -61,17 +55,21 @@ def bounded(partial: dict, limit: int = PARTIAL_LIMIT_BYTES) -> dict:
 class ProgressReporter:
     """Writes NVCF progress and JSONL results for one request; inert without an output dir."""
 
-    def __init__(self, headers: Mapping[str, str]):
-        out = headers.get(OUTPUT_DIR_HEADER)
-        self.request_id = headers.get(REQID_HEADER, "")
-        self.dir = Path(out) if out else None
+    def __init__(self, output_dir: Path | None = None, request_id: str = ""):
+        """``output_dir`` and ``request_id`` as checked by :class:`.nvcf.NvcfRequest`."""
+        self.request_id = request_id
+        self.dir = output_dir
         self.progress = 0
         self._results = None
         if self.dir is not None:
-            self.dir.mkdir(parents=True, exist_ok=True)
             self.result_path = self.dir / f"{self.request_id or 'result'}.jsonl"
             self.partial_path = self.result_path.with_name(self.result_path.name + ".partial")
-            self._results = open(self.partial_path, "w", encoding="utf-8")
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                self._results = open(self.partial_path, "w", encoding="utf-8")
+            except OSError as exc:
+                raise InvalidInputError(f"NVCF-LARGE-OUTPUT-DIR {str(self.dir)!r} cannot be written: "
+                                        f"{exc.strerror}") from None
 
     @property
     def active(self) -> bool:

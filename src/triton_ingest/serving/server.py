@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..models.artifacts import ENV_VAR, artifact_dir
 from ..paths import BUILD, DEFAULT_MODEL_REPOSITORY
+from ..pipeline.nvcf import local_roots
 from .repository import bls_callers
 from .watchdog import StubWatchdog, drain, new_token, restricted_api_args
 
@@ -76,6 +77,7 @@ def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env["LD_LIBRARY_PATH"] = ":".join(p for p in libs if p)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env.setdefault(ENV_VAR, str(artifact_dir()))
+    env.update(local_roots(env))  # NVCF's directories, plus the local gateway's and SDK's
     return env
 
 
