@@ -15,7 +15,7 @@ from triton_ingest.contracts import EMBED_MODELS, INGEST, INGEST_STREAM, MODELS,
 from triton_ingest.models.artifacts import TOKENIZER_FILE, artifact
 from triton_ingest.pipeline.extraction import Extractor
 from triton_ingest.pipeline.ingest import IngestPipeline, ingest_request, stream_batch_outputs, stream_final_outputs
-from triton_ingest.pipeline.ocr import engines, ocr_request
+from triton_ingest.pipeline.ocr import engines, ocr_request, worker_decoder
 
 DTYPES = {"STRING": np.bytes_, "FP32": np.float32, "INT64": np.int64}
 
@@ -84,7 +84,8 @@ class IngestModels:
     def __init__(self, grpc_url: str):
         self.models = GrpcModels(grpc_url)
         self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE), Extractor(workers=1))
-        self.engines = engines(self.models.array, OCR_DETECTOR)
+        self.decoder = Extractor(workers=1)  # the ocr model's images
+        self.engines = engines(self.models.array, OCR_DETECTOR, worker_decoder(self.decoder))
         self.embedders = {name: self.models.embedder(MODELS[name]) for name in EMBED_MODELS}
 
     @staticmethod

@@ -4,14 +4,13 @@ image and PPTX documents, over both deployments. Pages are small (a few lines) t
 from __future__ import annotations
 
 import difflib
-import json
 import re
 
 import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from support.clients import INVALID_ARG, client_module, embed, ingest_with
+from support.clients import INVALID_ARG, embed, ingest_with, ocr_with
 from support.hostile import png_header
 from support.scans import (
     FONTS,
@@ -29,18 +28,6 @@ from support.scans import (
 from triton_ingest.contracts import OCR
 
 pytestmark = pytest.mark.integration
-
-
-def ocr_with(client, protocol: str, image: bytes, options: dict | None = None) -> tuple[list[dict], dict]:
-    module = client_module(protocol)
-    tensors = []
-    for name, value in (("IMAGE", image), ("OPTIONS", None if options is None else json.dumps(options).encode())):
-        if value is not None:
-            tensor = module.InferInput(name, [1], OCR.input(name).wire_dtype)
-            tensor.set_data_from_numpy(np.array([value], dtype=object))
-            tensors.append(tensor)
-    result = client.infer(OCR.name, tensors)
-    return [json.loads(line) for line in result.as_numpy("LINES")], json.loads(result.as_numpy("SUMMARY")[0])
 
 
 def letters(text: str) -> str:

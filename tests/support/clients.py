@@ -11,7 +11,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
-from triton_ingest.contracts import EMBED, INGEST
+from triton_ingest.contracts import EMBED, INGEST, OCR
 
 PROTOCOLS = ("http", "grpc")
 INVALID_ARG = {"http": "400", "grpc": "StatusCode.INVALID_ARGUMENT"}
@@ -107,6 +107,19 @@ def ingest_with(client, protocol: str, document: bytes, filename: str | None = N
         "embeddings": result.as_numpy("EMBEDDINGS"),
         "summary": json.loads(result.as_numpy("SUMMARY")[0]),
     }
+
+
+def ocr_with(client, protocol: str, image: bytes, options: dict | None = None) -> tuple[list[dict], dict]:
+    """Run the `ocr` model; returns its lines and summary (parsed)."""
+    module = client_module(protocol)
+    tensors = []
+    for name, value in (("IMAGE", image), ("OPTIONS", None if options is None else json.dumps(options).encode())):
+        if value is not None:
+            tensor = module.InferInput(name, [1], OCR.input(name).wire_dtype)
+            tensor.set_data_from_numpy(np.array([value], dtype=object))
+            tensors.append(tensor)
+    result = client.infer(OCR.name, tensors)
+    return [json.loads(line) for line in result.as_numpy("LINES")], json.loads(result.as_numpy("SUMMARY")[0])
 
 
 def request_headers(protocol: str, headers: dict | None) -> dict | None:

@@ -30,8 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Mapping
 
+import numpy as np
+
 from ..errors import InvalidInputError
 from .documents import ExtractSettings, Page, open_document
+from .images import decode_bgr
 
 PAGES_PER_TASK = 8
 TASKS_AHEAD = 2  # extraction ranges in flight ahead of the chunker
@@ -114,18 +117,23 @@ class Extractor:
         self.pool.stop()
         self.pool.join()
 
-    async def _run(self, deadline: float, time_limit_s: int, function, *args):
+    async def decode(self, data: bytes, max_pixels: int, what: str, time_limit_s: int) -> np.ndarray:
+        """An encoded image's first frame as BGR pixels (``images.decode_bgr``), decoded in a worker."""
+        return await self._run(time.monotonic() + time_limit_s, time_limit_s, decode_bgr, data, max_pixels, what,
+                               what=what)
+
+    async def _run(self, deadline: float, time_limit_s: int, function, *args, what: str = "DOCUMENT"):
         """``function(*args)`` in a worker; killed, and the document failed, at ``deadline``."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _over_time(time_limit_s)
+            raise _over_time(time_limit_s, what)
         from pebble import ProcessExpired
 
         future = self.pool.schedule(function, args=args)
         try:  # the deadline covers waiting for a worker too; cancelling stops the worker running it
             return await asyncio.wait_for(asyncio.wrap_future(future), remaining)
         except asyncio.TimeoutError:
-            raise _over_time(time_limit_s) from None
+            raise _over_time(time_limit_s, what) from None
         except (MemoryError, ProcessExpired) as exc:  # a new worker takes the dead one's place
             raise self._out_of_memory(exc) from None
         except OSError as exc:
@@ -156,8 +164,8 @@ class Extractor:
         return opened
 
 
-def _over_time(time_limit_s: int) -> InvalidInputError:
-    return InvalidInputError(f"DOCUMENT was not done after {time_limit_s} s (time_limit_s); split it or "
+def _over_time(time_limit_s: int, what: str = "DOCUMENT") -> InvalidInputError:
+    return InvalidInputError(f"{what} was not done after {time_limit_s} s (time_limit_s); split it or "
                              "raise the limit", "time_limit")
 
 

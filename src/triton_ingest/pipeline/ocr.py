@@ -1,9 +1,10 @@
 """OCR of one image: detect text lines, recognize them in width buckets, put them in reading order.
 
 The two models are injected as async functions (BLS calls inside Triton, gRPC in the PyTriton
-deployment, ONNX Runtime in tests), so this runs anywhere. Image work (decoding, scaling, DB
-post-processing, cropping) runs in threads: OpenCV and NumPy release the GIL, so the event loop
-keeps serving other pages while one is prepared.
+deployment, ONNX Runtime in tests), so this runs anywhere. Served models decode images in worker
+processes (``worker_decoder``), killed at the time limit and capped in memory. The rest of the
+image work (scaling, DB post-processing, cropping) runs in threads: OpenCV and NumPy release the
+GIL, so the event loop keeps serving other pages while one is prepared.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from ..contracts import OCR_RECOGNIZER, OCR_RECOGNIZER_CH, ModelSpec
 from ..errors import InvalidInputError
 from ..models import ocr as ocr_model
 from ..models.artifacts import OCR_RECOGNIZER_FILES, artifact
+from .extraction import Extractor
 from .images import decode_bgr
 from .ingest import single
 from .layout import OcrLine, page_text, reading_order
-from .options import OcrOptions
+from .options import OcrOptions, ceilings
 
 ModelFn = Callable[[np.ndarray], Awaitable[np.ndarray]]
 """A batched model call: detector ``[n, 3, H, W] -> [n, 1, H, W]``, recognizer ``[n, 3, 48, W] -> [n, T, C]``."""
+DecodeFn = Callable[[bytes, int, str], Awaitable[np.ndarray]]
+"""Encoded image, max_pixels, what to call it in errors -> BGR ``[H, W, 3]`` uint8."""
 
 RECOGNIZERS = {"en": OCR_RECOGNIZER, "ch": OCR_RECOGNIZER_CH}
 """The recognizer model of each ``language``."""
@@ -49,17 +53,25 @@ class OcrResult:
         return [asdict(line) for line in self.lines]
 
 
+async def decode_in_thread(data: bytes, max_pixels: int, what: str) -> np.ndarray:
+    """Decode in this process (tests and benchmarks); served models decode in worker processes."""
+    return await asyncio.to_thread(decode_bgr, data, max_pixels, what)
+
+
 class OcrEngine:
-    """Reads images with a detector and a recognizer (see module docstring)."""
+    """Reads images with a detector and a recognizer (see module docstring); ``decode`` turns
+    encoded bytes into BGR pixels (served: ``Extractor.decode``, in a killable worker process)."""
 
     def __init__(self, detect: ModelFn, recognize: ModelFn, charset: Sequence[str],
-                 settings: ocr_model.DetectionSettings = ocr_model.DetectionSettings()):
+                 settings: ocr_model.DetectionSettings = ocr_model.DetectionSettings(),
+                 decode: DecodeFn = decode_in_thread):
         self.detect, self.recognize, self.charset, self.settings = detect, recognize, charset, settings
+        self.decode = decode
 
     async def read_bytes(self, data: bytes, max_pixels: int, what: str = "IMAGE") -> OcrResult:
         """OCR of an encoded image (PNG, JPEG, TIFF's first frame, WebP, ...)."""
         clock = _Clock()
-        image = await asyncio.to_thread(decode_bgr, data, max_pixels, what)
+        image = await self.decode(data, max_pixels, what)
         clock.lap("decode_ms")
         result = await self.read(image)
         result.timings_ms = {**clock.laps, **result.timings_ms}
@@ -113,11 +125,22 @@ class _Clock:
         self._last = now
 
 
-def engines(model_fn: Callable[[ModelSpec], ModelFn], detector: ModelSpec) -> dict[str, OcrEngine]:
+def engines(model_fn: Callable[[ModelSpec], ModelFn], detector: ModelSpec,
+            decode: DecodeFn = decode_in_thread) -> dict[str, OcrEngine]:
     """An engine per language; ``model_fn(spec)`` makes the call to a served model."""
     detect = model_fn(detector)
-    return {language: OcrEngine(detect, model_fn(spec), ocr_model.load_charset(artifact(OCR_RECOGNIZER_FILES[language][1])))
+    return {language: OcrEngine(detect, model_fn(spec), ocr_model.load_charset(artifact(OCR_RECOGNIZER_FILES[language][1])),
+                                decode=decode)
             for language, spec in RECOGNIZERS.items()}
+
+
+def worker_decoder(extractor: Extractor) -> DecodeFn:
+    """Decoding in ``extractor``'s worker processes, under the operator's ``time_limit_s`` ceiling:
+    a decoder that hangs or needs too much memory fails that image alone."""
+    async def decode(data: bytes, max_pixels: int, what: str) -> np.ndarray:
+        return await extractor.decode(data, max_pixels, what, ceilings()["time_limit_s"])
+
+    return decode
 
 
 async def ocr_request(engines: dict[str, OcrEngine], inputs: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
