@@ -74,7 +74,9 @@ def test_64_concurrent_calls_on_one_loop_start_no_threads(server, protocol):
 @TRITON_ONLY
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_progress_rises_over_both_protocols(server, protocol):
-    """gRPC reports progress from ``ingest_stream``'s responses, local HTTP from the progress file."""
+    """gRPC reports progress from ``ingest_stream``'s responses (one per embedded batch: several
+    here, whatever the machine's speed), local HTTP from the progress file, polled (a fast machine
+    may finish before the second look, so only the order and the end are certain)."""
     pdf, seen = make_pdf(40), []
 
     async def run():
@@ -83,7 +85,9 @@ def test_progress_rises_over_both_protocols(server, protocol):
 
     result = asyncio.run(run())
     percents = [p.percent for p in seen]
-    assert len(percents) >= 2 and percents == sorted(percents) and percents[-1] == 100
+    batches = -(-result.summary["chunks"] // 16)  # embed_batch 16
+    assert len(percents) >= (min(batches, 3) if protocol == "grpc" else 1)
+    assert percents == sorted(percents) and percents[-1] == 100
     assert seen[-1].chunks_done == result.summary["chunks"] == len(result.chunks)
     with Client(server.http_url) as sync:
         np.testing.assert_allclose(result.embeddings, sync.ingest(pdf).embeddings, atol=2e-5)

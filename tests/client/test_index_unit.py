@@ -84,6 +84,49 @@ def test_abort_removes_a_new_documents_rows_but_keeps_a_complete_older_copy(inde
     assert {d["source"]: d["chunks"] for d in index.documents()} == {"kept.pdf": 3}
 
 
+def rows_by_document(index: Index, source: str) -> dict[str, int]:
+    return {d["document_id"][:2]: d["chunks"] for d in index.documents() if d["source"] == source}
+
+
+def test_two_writes_of_one_source_at_once_leave_the_later_one_whole(index):
+    """Issue 21: two ingests of one source at once deleted each other's rows. Interleaved here
+    batch by batch: the later start wins whole, whichever commits first."""
+    write(index, "s.pdf", "o" * 64, ["old one", "old two"])
+    early, late = index.document("s.pdf", "a" * 64), index.document("s.pdf", "b" * 64)
+    early.add(chunks(["a0", "a1"]), unit(2))
+    late.add(chunks(["b0", "b1"]), unit(2))
+    assert early.commit() == 0 and early.superseded  # its rows go; the old version is left to the later write
+    assert rows_by_document(index, "s.pdf") == {"oo": 2, "bb": 2}
+    late.add(chunks(["b0", "b1", "b2"])[2:], unit(1))
+    assert late.commit() == 2 and not late.superseded
+    assert rows_by_document(index, "s.pdf") == {"bb": 3}
+
+
+def test_an_earlier_write_that_commits_after_a_later_one_removes_itself(index):
+    early, late = index.document("s.pdf", "a" * 64), index.document("s.pdf", "b" * 64)
+    early.add(chunks(["a0"]), unit(1))
+    late.add(chunks(["b0", "b1"]), unit(2))
+    assert late.commit() == 1  # the earlier write's rows so far
+    early.add(chunks(["a0", "a1"])[1:], unit(1))  # still writing after it lost
+    early.commit()
+    assert early.superseded and early.summary(0)["superseded"] is True
+    assert rows_by_document(index, "s.pdf") == {"bb": 2}
+
+
+def test_a_write_that_fails_beside_another_leaves_the_others_rows(index):
+    write(index, "s.pdf", "o" * 64, ["old one"])
+    early, late = index.document("s.pdf", "a" * 64), index.document("s.pdf", "b" * 64)
+    early.add(chunks(["a0"]), unit(1))
+    late.add(chunks(["b0", "b1"]), unit(2))
+    early.abort()
+    assert late.commit() == 1 and rows_by_document(index, "s.pdf") == {"bb": 2}
+    early, late = index.document("s.pdf", "c" * 64), index.document("s.pdf", "d" * 64)
+    early.add(chunks(["c0"]), unit(1))
+    late.add(chunks(["d0", "d1"]), unit(2))
+    late.abort()  # the later write fails: the earlier one is whole and replaces the old version
+    assert early.commit() == 2 and rows_by_document(index, "s.pdf") == {"cc": 1}
+
+
 def test_search_returns_provenance_best_first_and_hybrid_fuses_keywords(index):
     texts = ["the relay listens on port 7443", "error TRX-4417 means the disk is full", "cats purr when content"]
     document = index.document("notes.txt", "e" * 64)
@@ -153,9 +196,10 @@ def test_a_milvus_lite_file_held_by_another_process_says_so(tmp_path):
     import sys
 
     path = tmp_path / "kb.db"
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; os.makedirs(sys.argv[1]); "
-                               "h = open(os.path.join(sys.argv[1], 'LOCK'), 'a'); fcntl.flock(h, fcntl.LOCK_EX); "
-                               "print('held', flush=True); time.sleep(60)", str(path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from pymilvus import MilvusClient; "
+                               "client = MilvusClient(sys.argv[1]); client.list_collections(); "
+                               "print('held', flush=True); sys.stdin.read()", str(path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # a real second client
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(InvalidInputError, match="another process has it open"):

@@ -116,3 +116,20 @@ def test_embed_int8_serves_this_cpus_variant_and_a_text_is_the_same_alone_and_in
     alone = np.vstack([clients[protocol].infer("embed_int8", [text_input(protocol, [t])]).as_numpy("EMBEDDING")
                        for t in texts])
     np.testing.assert_allclose(batch[56:], alone, atol=1e-6)
+
+
+def test_served_embed_int8_equals_its_own_onnx_file_run_here_on_the_same_batch(clients, protocol):
+    """The served vectors are the chosen variant's file run with the served settings (one text per
+    ONNX Runtime call, one thread), on this machine: nothing is lost between the file and the wire."""
+    from support.clients import text_input
+    from triton_ingest.models.artifacts import TOKENIZER_FILE, artifact, artifact_dir
+    from triton_ingest.models.corpus import chunk_texts
+    from triton_ingest.models.embedding import EmbedderSettings, OnnxEmbedder
+    from triton_ingest.models.int8_choice import choose
+    from triton_ingest.models.tokenization import TextTokenizer
+
+    texts = chunk_texts()[:24] + PARITY_TEXTS
+    served = clients[protocol].infer("embed_int8", [text_input(protocol, texts)]).as_numpy("EMBEDDING")
+    embedder = OnnxEmbedder(artifact_dir() / choose().file, EmbedderSettings(intra_op_threads=1, max_batch_rows=1))
+    here = embedder.embed(*TextTokenizer(artifact(TOKENIZER_FILE)).encode(texts))
+    np.testing.assert_allclose(served, here, atol=1e-6)

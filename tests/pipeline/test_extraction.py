@@ -40,15 +40,19 @@ async def extract(extractor: Extractor, data: bytes, time_limit_s: int = 600, oc
 
 def test_pages_arrive_in_order_with_ocr_text_filled_in(hanging_pool):
     layout = [("text", PROSE[0]), ("scan", PROSE[1]), ("text", PROSE[2]), ("scan", PROSE[3])]
-    read = []
+    read, finished, later_page_done = [], [], asyncio.Event()
 
     async def ocr(image: bytes) -> str:
         read.append(image[:8])
         call = len(read)
-        await asyncio.sleep(0.2 / call)  # the later page finishes first: the order must still hold
+        if call == 1:  # page 2 finishes only after page 4 has: the order must still hold
+            await asyncio.wait_for(later_page_done.wait(), 60)
+        finished.append(call)
+        later_page_done.set()
         return f"ocr text {call}"
 
     pages = asyncio.run(extract(hanging_pool, mixed_pdf(layout), ocr=ocr))
+    assert finished == [2, 1]  # really out of order
     assert [(p.number, p.method) for p in pages] == [(1, "text"), (2, "ocr"), (3, "text"), (4, "ocr")]
     assert read == [b"\x89PNG\r\n\x1a\n"] * 2 and all(p.image is None for p in pages)
     assert pages[0].text.startswith("Triton") and (pages[1].text, pages[3].text) == ("ocr text 1", "ocr text 2")

@@ -13,7 +13,7 @@ import zlib
 from hypothesis import strategies as st
 
 from support.documents import make_docx, make_html, make_pdf, page_text
-from support.scans import PROSE, encoded, pptx_deck, render, text_pdf
+from support.scans import PROSE, encoded, multipage_tiff, pptx_deck, render, text_pdf
 
 SEEDS = {
     "pdf": make_pdf(2),
@@ -22,6 +22,11 @@ SEEDS = {
     "markdown": ("# Title\n\n" + page_text(1) + "\n\n- item\n- item\n").encode(),
     "png": encoded(render(text_pdf([PROSE[0]]), 0, dpi=100)),
     "pptx": pptx_deck([{"title": "Roadmap", "body": page_text(1), "notes": "notes"}]),
+    # shapes that hurt before (issue 21): frames of different sizes, and long runs of em spaces
+    # around newlines (quadratic in html_text once)
+    "tiff": multipage_tiff([render(text_pdf([PROSE[1]]), 0, dpi=100), render(text_pdf([PROSE[2]]), 0, dpi=60)]),
+    "htm": ("<html><body><p>" + page_text(1) + "\u2003" * 4000 + "\n" + "\u2003" * 4000 + "end.</p></body></html>")
+    .encode(),
 }
 
 

@@ -14,7 +14,7 @@ One row per chunk:
 | char_start, char_end | INT64             | character offsets (page text, or document text)      |
 | document_id  | VARCHAR(64)               | SHA-256 of the document's bytes                      |
 | method       | VARCHAR(16)               | ``text`` (text layer) or ``ocr``                     |
-| ingested_at  | INT64                     | milliseconds since the epoch (UTC)                   |
+| ingested_at  | INT64                     | when its write started: ms since the epoch (UTC)     |
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from typing import Any, Callable
 
@@ -290,7 +291,16 @@ class DocumentWrite:
     leaves the old version searchable beside a partial new one, never nothing, and the next
     ingest of that source tidies up). :meth:`abort` deletes this document's rows, unless the
     same document was already indexed at this source before, whose rows it only rewrote.
+
+    Two writes of one source at once: every row carries its write's start (``ingested_at``, unique
+    and rising within a process), and the later start wins. A commit deletes only other versions
+    that started before it. One that finds rows of a later write (done or not) deletes its own rows
+    instead and leaves the older versions to that write (``superseded`` in its summary): if that
+    write fails, the older version is still there. No write deletes rows another is still writing.
     """
+
+    _last_start = 0
+    _start_lock = threading.Lock()
 
     def __init__(self, index: Index, source: str, document_id: str):
         if not source:
@@ -301,7 +311,16 @@ class DocumentWrite:
         self._mine = f"document_id == {literal(document_id)} and source == {literal(source)}"
         self._key = source_key(source)
         self.rows, self.seconds = 0, 0.0  # seconds: time spent in Milvus calls
+        self.superseded = False
         self._existed = self._timed(index._count, self._mine) > 0
+        self.started = self._start_stamp()
+
+    @classmethod
+    def _start_stamp(cls) -> int:
+        """Milliseconds since the epoch, later than any earlier write's of this process."""
+        with cls._start_lock:
+            cls._last_start = max(int(time.time() * 1000), cls._last_start + 1)
+            return cls._last_start
 
     def _timed(self, fn: Callable, *args) -> Any:
         started = time.perf_counter()
@@ -313,21 +332,25 @@ class DocumentWrite:
     def add(self, chunks: list[dict], vectors: np.ndarray) -> None:
         if not chunks:
             return
-        now = int(time.time() * 1000)
         rows = [{"id": f"{self.document_id}:{self._key}:{c['chunk_index']}", "vector": v.tolist(),
                  "text": _fit(c["text"], MAX_TEXT_BYTES), "source": self.source,
                  "pages": list(c["pages"])[:MAX_PAGES_PER_CHUNK], "chunk_index": c["chunk_index"],
                  "char_start": c["char_start"], "char_end": c["char_end"], "document_id": self.document_id,
-                 "method": c.get("method", "text"), "ingested_at": now}
+                 "method": c.get("method", "text"), "ingested_at": self.started}
                 for c, v in zip(chunks, np.asarray(vectors, np.float32))]
         self._timed(self.index._call, self.index.milvus.upsert, self.index.collection, rows)
         self.index._unflushed = True
         self.rows += len(rows)
 
     def commit(self) -> int:
-        """Delete the source's other versions; returns how many rows they had."""
-        return self._timed(self.index._delete,
-                           f"source == {literal(self.source)} and document_id != {literal(self.document_id)}")
+        """Delete the source's older versions; returns how many rows they had. Where a later write
+        of this source is already present, this one's rows go instead."""
+        others = f"source == {literal(self.source)} and document_id != {literal(self.document_id)}"
+        if self._timed(self.index._count, f"{others} and ingested_at > {self.started}"):
+            self.superseded = True  # the later write replaces the older versions, or leaves them if it fails
+            self._timed(self.index._delete, self._mine)
+            return 0
+        return self._timed(self.index._delete, f"{others} and ingested_at < {self.started}")
 
     def abort(self) -> None:
         if not self._existed:
@@ -335,5 +358,5 @@ class DocumentWrite:
 
     def summary(self, replaced: int) -> dict:
         return {"uri": self.index.uri, "collection": self.index.collection, "rows": self.rows,
-                "replaced": replaced, "document_id": self.document_id, "milvus_ms": round(self.seconds * 1000, 1)}
+                "replaced": replaced, "superseded": self.superseded, "document_id": self.document_id, "milvus_ms": round(self.seconds * 1000, 1)}
 
