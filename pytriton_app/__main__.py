@@ -10,14 +10,22 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
+from triton_ingest.contracts import INGEST, INGEST_STREAM, OCR
 from triton_ingest.paths import BUILD, DEFAULT_MODEL_REPOSITORY
-from triton_ingest.serving.server import NVCF_HEADER_PATTERN, server_env
+from triton_ingest.serving.server import NVCF_HEADER_PATTERN, http_ready, server_env
 
 REPOSITORY_MODELS = ("tokenizer", "embedder", "embed", "embedder_int8", "embed_int8", "ocr_detector", "ocr_recognizer",
                      "ocr_recognizer_ch")
 """The models PyTriton serves from the repository; ingest, ingest_stream and ocr are bound in Python."""
+READY_PATHS = ("/v2/health/ready", *(f"/v2/models/{spec.name}/ready" for spec in (INGEST, INGEST_STREAM, OCR)))
+"""Ready means the server and the models bound in Python. PyTriton loads those after tritonserver is
+up, so its ``/v2/health/ready`` answers 200 about 10 s before they do: probe these paths (or wait
+for the "ready" line) instead."""
+READY_TIMEOUT_S = 300
+MONITOR_S = 1.0
 
 
 def render_repository(target: Path) -> Path:
@@ -65,10 +73,36 @@ def main(argv: list[str] | None = None) -> int:
                              "shared-memory, trace and logging (unset: nothing is restricted)")
     args = parser.parse_args(argv)
     triton = make_triton(args.http_port, args.grpc_port, args.metrics_port, os.environ.get(args.access_token_env))
-    print(f"pytriton_app: serving on HTTP localhost:{args.http_port} gRPC localhost:{args.grpc_port} "
-          f"metrics localhost:{args.metrics_port}", flush=True)
-    triton.serve()  # blocks; SIGINT/SIGTERM stop it
+    try:
+        triton.run()  # starts tritonserver, then loads the models bound in Python
+        if not wait_until_ready(f"localhost:{args.http_port}", READY_TIMEOUT_S, triton.is_alive):
+            print(f"pytriton_app: not ready after {READY_TIMEOUT_S} s: {not_ready(f'localhost:{args.http_port}')}",
+                  file=sys.stderr, flush=True)
+            return 1
+        print(f"pytriton_app: ready (every model answers). HTTP localhost:{args.http_port} gRPC "
+              f"localhost:{args.grpc_port} metrics localhost:{args.metrics_port}", flush=True)
+        while triton.is_alive():  # until SIGINT, or tritonserver or a proxy dies
+            time.sleep(MONITOR_S)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        triton.stop()
     return 0
+
+
+def not_ready(http_url: str) -> list[str]:
+    """The readiness paths of :data:`READY_PATHS` that do not answer 200 yet."""
+    return [path for path in READY_PATHS if not http_ready(http_url, path)]
+
+
+def wait_until_ready(http_url: str, timeout: float, alive) -> bool:
+    """True once every path of :data:`READY_PATHS` answers 200; False at ``timeout`` or if ``alive()`` turns false."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        if not not_ready(http_url):
+            return True
+        time.sleep(0.25)
+    return False
 
 
 if __name__ == "__main__":

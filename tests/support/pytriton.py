@@ -9,12 +9,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from triton_ingest.contracts import INGEST, INGEST_STREAM, OCR
+from pytriton_app.__main__ import READY_PATHS
 from triton_ingest.paths import BUILD, REPO_ROOT
 from triton_ingest.serving.server import LocalEndpoints, ServerStartError, free_port, http_ready
 
-READY_PATHS = ("/v2/health/ready", *(f"/v2/models/{spec.name}/ready" for spec in (INGEST, INGEST_STREAM, OCR)))
-"""Ready means the server and the models PyTriton binds in Python (it loads them after the server is up)."""
+READY_LINE = "pytriton_app: ready"
 
 
 @dataclass
@@ -40,7 +39,8 @@ class PyTritonProcess(LocalEndpoints):
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise ServerStartError(f"pytriton_app exited: {self.log_path.read_text()[-3000:]}")
-            if self.is_ready():
+            if READY_LINE in self.log_path.read_text(errors="replace"):
+                assert self.is_ready(), "pytriton_app said ready before every model answered"
                 return self
             time.sleep(0.5)
         self.stop()
