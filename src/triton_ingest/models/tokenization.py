@@ -21,6 +21,8 @@ from ..errors import InvalidInputError
 
 MAX_TEXT_BYTES = 4 * 1024 * 1024
 """Texts longer than this are rejected before tokenization (4 MiB)."""
+PREFIX_CHARS = 8192
+"""Where :meth:`TextTokenizer.enough_of` starts looking: 256 tokens of prose take about 1,200."""
 
 
 def decode_texts(raw: np.ndarray, tensor: str = "TEXT") -> list[str]:
@@ -51,11 +53,14 @@ class TextTokenizer:
         self._tok = Tokenizer.from_file(str(tokenizer_json))
         self._tok.no_padding()
         self._tok.enable_truncation(max_length=max_length)
+        self._untruncated = Tokenizer.from_file(str(tokenizer_json))
+        self._untruncated.no_padding()
+        self._untruncated.no_truncation()
         self.max_length = max_length
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and attention mask, int64 ``[n, L]``, padded with 0 to the longest."""
-        encodings = self._tok.encode_batch(list(texts))
+        encodings = self._tok.encode_batch([self.enough_of(text) for text in texts])
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -63,6 +68,20 @@ class TextTokenizer:
             ids[row, : len(enc.ids)] = enc.ids
             mask[row, : len(enc.ids)] = 1
         return ids, mask
+
+    def enough_of(self, text: str) -> str:
+        """The shortest prefix of ``text`` (from 8 Ki characters, growing fourfold) that gives the
+        same ``max_length`` tokens as all of it: one where every kept token comes from a word before
+        its last, perhaps cut, word (normalisation and word splitting are local to a character, so
+        those words tokenize as in the whole text). The tokenizer's memory and time follow the
+        tokens it makes (64 texts of 1 MiB took 2.5 GB and 44 s for 256 tokens each)."""
+        size, content = PREFIX_CHARS, self.max_length - 2  # [CLS] and [SEP]
+        while size < len(text):
+            words = self._untruncated.encode(text[:size], add_special_tokens=False).word_ids
+            if len(words) > content and words[content - 1] != words[-1]:
+                return text[:size]
+            size *= 4
+        return text
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text after truncation, specials included."""
