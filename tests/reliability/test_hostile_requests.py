@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
@@ -84,3 +85,37 @@ def test_options_cannot_raise_the_operators_ceilings(server, clients, protocol, 
         ingest_with(clients[protocol], protocol, b"plain text", "doc.txt", options)
     assert str(caught.value.status()) in INVALID_ARG.values()
     still_serving(server, clients, protocol)
+
+
+def peak_rss_mb(pid: int) -> dict[int, tuple[str, int]]:
+    """Each process of the server's tree: its name and peak RSS so far (VmHWM), MiB."""
+    import psutil
+
+    found = {}
+    for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            found[process.pid] = (" ".join(process.cmdline())[-40:], int(status.split("VmHWM:")[1].split()[0]) // 1024)
+        except (OSError, psutil.Error):
+            continue  # a worker that ended meanwhile
+    return found
+
+
+def test_sixty_four_texts_of_a_mebibyte_cost_the_stubs_little_memory(server, clients):
+    """The largest ``embed`` request the input policy lets through by count (64 texts) at 1 MiB each:
+    the tokenizer once tokenized them whole (2.5 GB, 44 s). Peak RSS growth of every process of the
+    server is measured (VmHWM) and reported; none may grow by more than 6 times the body."""
+    from support.clients import embed_with
+    from support.load import write_report
+
+    pid = server.process.pid
+    text = ("triton serves models over http and grpc " * 30_000)[: 1 << 20]
+    embed_with(clients["http"], "http", ["warm up"])
+    before = peak_rss_mb(pid)
+    vectors = embed_with(clients["http"], "http", [text] * 64)
+    after = peak_rss_mb(pid)
+    grew = {before[p][0]: after[p][1] - before[p][1] for p in before if p in after}
+    write_report(f"stub_memory_{server.kind}", {"request_mib": 64, "peak_rss_growth_mib": grew})
+    assert vectors.shape == (64, 384) and np.allclose(vectors, vectors[0], atol=1e-5)
+    assert max(grew.values()) < 6 * 64, grew
+    assert server.is_ready()

@@ -76,12 +76,12 @@ class GatewayJobs:
     def _submit(self, batch: list[dict]) -> list[str]:
         return self._call("/v1/submit_job", json.dumps(batch).encode())["job_ids"]
 
-    def status(self, ids: list[str]) -> list[dict]:
-        """The gateway's ``fetch_job`` items for ``ids``, as they are now."""
-        items = []
+    def status(self, ids: list[str]) -> dict[str, dict]:
+        """The gateway's ``fetch_job`` items for ``ids`` as they are now, by id (each id asked once)."""
+        ids, items = list(dict.fromkeys(ids)), {}
         for start in range(0, len(ids), FETCH_IDS):
             query = urllib.parse.urlencode({"job_ids": ",".join(ids[start : start + FETCH_IDS])})
-            items += self._call(f"/v1/fetch_job?{query}")["results"]
+            items.update((item["job_id"], item) for item in self._call(f"/v1/fetch_job?{query}")["results"])
         return items
 
     def fetch(self, ids: Iterable[str], timeout: float | None = 600.0) -> list[JobResult]:
@@ -89,13 +89,13 @@ class GatewayJobs:
         each is a success or a typed failure (a job still pending then: DeadlineExceededError)."""
         ids = list(ids)
         deadline = None if timeout is None else time.monotonic() + timeout
-        items = dict(zip(ids, self.status(ids)))
+        items = self.status(ids)
         while True:
-            pending = [i for i in ids if items[i]["status"] == "pending"]
+            pending = [i for i in dict.fromkeys(ids) if items[i]["status"] == "pending"]
             if not pending or (deadline is not None and time.monotonic() >= deadline):
                 break
             time.sleep(POLL_SECONDS)
-            items.update(zip(pending, self.status(pending)))
+            items.update(self.status(pending))
         return [job_result(items[i]) for i in ids]
 
 
@@ -103,7 +103,7 @@ def job_result(item: dict) -> JobResult:
     """A :class:`JobResult` from one ``fetch_job`` item."""
     job_id, filename = item["job_id"], item.get("filename", "")
     if item["status"] == "done":
-        chunks = item["result"]["chunks"]
+        chunks = [dict(c) for c in item["result"]["chunks"]]  # an id asked twice gets the same item twice
         vectors = np.array([c.pop("embedding") for c in chunks], dtype=np.float32) if chunks else no_embeddings()
         return JobResult(job_id, filename, result=IngestResult(chunks, vectors, item["result"]["summary"]))
     if item["status"] == "pending":

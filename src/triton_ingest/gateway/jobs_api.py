@@ -3,14 +3,18 @@
 - ``submit_job``: one job or a list (see :mod:`.jobs`) → ``{"job_ids": [...]}`` (UUID4), answered
   as soon as the jobs are on disk. Over ``max_body_bytes`` or ``max_per_submit`` is a 413; more
   than ``max_queued`` unfinished jobs is a 429 with ``Retry-After``.
-- ``fetch_job?job_ids=a,b``: ``{"results": [...]}`` in the order asked, one item per id with
+- ``fetch_job?job_ids=a,b`` (or ``POST /v1/fetch_job`` with ``{"job_ids": [...]}``, at most
+  ``FETCH_BODY_BYTES``, for lists longer than a request line holds: up to ``MAX_FETCH_IDS``):
+  ``{"results": [...]}`` in the order asked, one item per distinct id (a repeated id is answered
+  once, where it was first asked), with
   ``job_id``, ``status`` (``pending``, ``done``, ``failed``, ``not_found``), ``progress`` (0-100),
   ``filename``, and ``result`` (``summary``, ``chunks`` each with its ``embedding``) or ``error``
   (``reason``: see the client's ``REASONS``, or ``interrupted``; ``message``). One id never fails
   another. Results are streamed from disk, one at a time.
 - ``concurrency`` workers run queued jobs in order on Triton's ``ingest_stream`` over gRPC (the
-  native ``AsyncClient``); its responses carry the pages done, as ``ingest``'s NVCF progress file
-  does, without a file system shared with Triton.
+  native ``AsyncClient``, ``triton_timeout`` per call); its responses carry the pages done, as
+  ``ingest``'s NVCF progress file does, without a file system shared with Triton. A worker outlives
+  any error of one job: when even the store fails, the job's failure is kept in memory for ``ttl``.
 - Finished results stay on disk for ``ttl`` seconds, across restarts. At start, a job left
   ``running`` fails with reason ``interrupted``; a job still ``queued`` runs.
 """
@@ -31,9 +35,12 @@ from triton_ingest_client import AsyncClient, IngestResult, TritonIngestClientEr
 from triton_ingest_client._errors import INTERRUPTED, reason_of
 
 from .jobs import JobRequestError, JobStore, parse_jobs
+from .limits import BodyTooLarge, read_body
 from .openai_api import OpenAIError
 
 MAX_FETCH_IDS = 1000
+FETCH_BODY_BYTES = 128 << 10
+"""A POST fetch_job body: room for MAX_FETCH_IDS UUIDs (39 bytes each in a JSON list) and spaces."""
 log = logging.getLogger("triton_ingest.gateway.jobs")
 
 
@@ -56,19 +63,21 @@ class ActiveJob:
 class JobsAPI:
     """The routes, the queue and its workers; jobs run on the Triton gRPC endpoint ``triton_grpc``."""
 
-    def __init__(self, triton_grpc: str, work_dir: Path, limits: JobLimits):
-        self.triton_grpc, self.limits = triton_grpc, limits
+    def __init__(self, triton_grpc: str, work_dir: Path, limits: JobLimits, triton_timeout: float = 600.0):
+        self.triton_grpc, self.limits, self.triton_timeout = triton_grpc, limits, triton_timeout
         self.store = JobStore(work_dir / "jobs")
         self.active: dict[str, ActiveJob] = {}  # queued or running, in this process
+        self.unstored: dict[str, tuple[float, bytes]] = {}  # failed jobs the store could not take: (when, item)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/submit_job", self.submit)
         app.router.add_get("/v1/fetch_job", self.fetch)
+        app.router.add_post("/v1/fetch_job", self.fetch)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
 
     async def _start(self, _app) -> None:
-        self.client = AsyncClient(self.triton_grpc, "grpc")
+        self.client = AsyncClient(self.triton_grpc, "grpc", timeout=self.triton_timeout)
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         for job_id, meta in await asyncio.to_thread(lambda: list(self.store.unfinished())):
             if meta["state"] == "running":
@@ -91,7 +100,10 @@ class JobsAPI:
 
     async def submit(self, request: web.Request) -> web.Response:
         try:
-            body = await _read_body(request, self.limits.max_body_bytes)
+            try:
+                body = await read_body(request, self.limits.max_body_bytes, "--max-body-bytes", SUBMIT_HINT)
+            except BodyTooLarge as exc:
+                raise JobRequestError(str(exc), 413) from None
             try:
                 parsed = json.loads(body)
             except ValueError as exc:
@@ -111,11 +123,10 @@ class JobsAPI:
         return web.json_response({"job_ids": ids})
 
     async def fetch(self, request: web.Request) -> web.StreamResponse:
-        ids = [i.strip() for i in request.query.get("job_ids", "").split(",") if i.strip()]
-        if not ids:
-            return OpenAIError(400, "'job_ids' is required: comma-separated job ids", "job_ids").response()
-        if len(ids) > MAX_FETCH_IDS:
-            return OpenAIError(400, f"{len(ids)} job ids; at most {MAX_FETCH_IDS} per fetch", "job_ids").response()
+        try:
+            ids = await _fetch_ids(request)
+        except JobRequestError as exc:
+            return OpenAIError(exc.status, str(exc), exc.param).response()
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
         await response.write(b'{"results": [')
@@ -130,6 +141,8 @@ class JobsAPI:
         if active is not None:  # checked before the result: a job's result is written before it leaves
             return _json({"job_id": job_id, "status": "pending", "progress": round(active.progress, 1),
                           "filename": active.filename})
+        if job_id in self.unstored:
+            return self.unstored[job_id][1]
         if _is_uuid(job_id):
             stored = await asyncio.to_thread(self.store.result, job_id)
             if stored is not None:
@@ -139,9 +152,28 @@ class JobsAPI:
                                               f"after {self.limits.ttl:.0f} s"}})
 
     async def _work(self) -> None:
+        """Run queued jobs one after another; an error of one job never ends the worker."""
         while True:
             job_id = await self.queue.get()
-            await self._run(job_id)
+            try:
+                await self._run(job_id)
+            except Exception:  # the store failed while ending the job
+                log.exception("job %s: its outcome could not be stored", job_id)
+                await self._salvage(job_id)
+            finally:
+                self.active.pop(job_id, None)
+
+    async def _salvage(self, job_id: str) -> None:
+        """A job whose end the store refused: failed on disk if possible, else in memory."""
+        active = self.active[job_id]
+        item = _failed(job_id, active.filename, "server_error", "the gateway could not store this job's outcome; "
+                       "submit it again", active.progress)
+        try:
+            if await asyncio.to_thread(self.store.result, job_id) is None:
+                await asyncio.to_thread(self.store.finish, job_id, item)
+        except Exception:
+            log.exception("job %s: its failure is kept in memory only", job_id)
+            self.unstored[job_id] = (time.monotonic(), _json(item))
 
     async def _run(self, job_id: str) -> None:
         active, started = self.active[job_id], time.monotonic()
@@ -165,26 +197,43 @@ class JobsAPI:
             await asyncio.to_thread(self.store.finish, job_id, _failed(
                 job_id, active.filename, "server_error", "internal error in the gateway", active.progress))
             outcome = "failed (server_error)"
-        del self.active[job_id]
         print(f"job {job_id} {outcome} in {time.monotonic() - started:.1f} s", flush=True)
 
     async def _expire_loop(self) -> None:
         while True:
             await asyncio.sleep(min(self.limits.ttl, 30.0) / 2)
-            await asyncio.to_thread(self.store.expire, self.limits.ttl)
+            try:
+                await asyncio.to_thread(self.store.expire, self.limits.ttl)
+            except OSError:  # a directory that went away under it, say: the next round tries again
+                log.exception("expiring job results")
+            now = time.monotonic()
+            self.unstored = {i: kept for i, kept in self.unstored.items() if now - kept[0] <= self.limits.ttl}
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    too_large = JobRequestError(f"the request body is over {limit} bytes (--max-body-bytes); send a large document "
-                                "as {\"path\": ...} under the gateway's --documents-dir, or fewer jobs per submit", 413)
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large
-    body = bytearray()
-    async for block in request.content.iter_chunked(1 << 16):
-        body += block
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
+SUBMIT_HINT = "send a large document as {\"path\": ...} under the gateway's --documents-dir, or fewer jobs per submit"
+
+
+async def _fetch_ids(request: web.Request) -> list[str]:
+    """The distinct ids asked (``?job_ids=a,b``, or a POST body ``{"job_ids": [...]}``), in first-asked order."""
+    if request.method == "POST":
+        try:
+            body = json.loads(await read_body(request, FETCH_BODY_BYTES, f"room for {MAX_FETCH_IDS} ids"))
+        except BodyTooLarge as exc:
+            raise JobRequestError(str(exc), 413, "job_ids") from None
+        except ValueError as exc:
+            raise JobRequestError(f"the request body is not valid JSON ({exc})") from None
+        raw = body.get("job_ids") if isinstance(body, dict) else None
+        if not isinstance(raw, list) or not all(isinstance(i, str) for i in raw):
+            raise JobRequestError("the body must be {\"job_ids\": [job id strings]}", param="job_ids")
+    else:
+        raw = request.query.get("job_ids", "").split(",")
+    ids = list(dict.fromkeys(i.strip() for i in raw if i.strip()))
+    if not ids:
+        raise JobRequestError("'job_ids' is required: comma-separated job ids (or a POST body {\"job_ids\": [...]})",
+                              param="job_ids")
+    if len(ids) > MAX_FETCH_IDS:
+        raise JobRequestError(f"{len(ids)} job ids; at most {MAX_FETCH_IDS} per fetch", param="job_ids")
+    return ids
 
 
 def _done(job_id: str, filename: str, result: IngestResult) -> dict:

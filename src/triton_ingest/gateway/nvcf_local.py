@@ -17,6 +17,9 @@ Serves:
 - ``POST /v1/submit_job`` and ``GET /v1/fetch_job``, run on Triton's gRPC endpoint.
 Function ids map to models: by default each model name is its own function id.
 With ``--api-key`` (or $NVCF_LOCAL_API_KEY) requests need ``Authorization: Bearer <key>``.
+Without a key it serves only on a loopback address, unless ``--insecure``.
+Ceilings (:mod:`.limits`): each route's body (413), the invocations kept and in flight (429 with
+``Retry-After``) and every call to Triton (``--triton-timeout``: the invocation then ends 504).
 """
 
 from __future__ import annotations
@@ -25,22 +28,28 @@ import argparse
 import asyncio
 import hmac
 import json
+import logging
+import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from ..models.artifacts import TOKENIZER_FILE, artifact
 from ..pipeline.progress import read_progress
 from .jobs_api import JobLimits, JobsAPI
+from .limits import BodyTooLarge, Limits, insecure_refusal, read_body
 from .openai_api import EmbeddingsAPI, OpenAIError
 
 FORWARDED = ("Content-Type", "Inference-Header-Content-Length")
+READY_TIMEOUT = 5.0  # seconds the readiness proxy waits for Triton's
+log = logging.getLogger("triton_ingest.gateway")
 
 
 @dataclass
@@ -58,6 +67,11 @@ class Invocation:
     def percent(self) -> int:
         return int((read_progress(self.output_dir) or {}).get("progress", 0))
 
+    def fail(self, status: int, message: str) -> None:
+        """End the invocation with an error answer of its own."""
+        self.status, self.body = status, json.dumps({"error": message}).encode()
+        self.headers = {"Content-Type": "application/json"}
+
 
 @dataclass
 class GatewayConfig:
@@ -71,6 +85,7 @@ class GatewayConfig:
     tokenizer_json: str | None = None  # enables /v1/embeddings (usage counts need the tokenizer)
     triton_grpc: str = "localhost:8001"  # where jobs run (ingest_stream)
     jobs: JobLimits = field(default_factory=JobLimits)
+    limits: Limits = field(default_factory=Limits)
 
 
 class Gateway:
@@ -79,12 +94,13 @@ class Gateway:
         self.invocations: dict[str, Invocation] = {}
         self.session: ClientSession | None = None
         self.asset_dir = config.work_dir / "assets"
-        self.openai = EmbeddingsAPI(config.triton, config.tokenizer_json, lambda: self.session) \
-            if config.tokenizer_json else None
-        self.jobs = JobsAPI(config.triton_grpc, config.work_dir, config.jobs)
+        self.openai = EmbeddingsAPI(config.triton, config.tokenizer_json, lambda: self.session,
+                                    config.limits.embeddings_body_bytes) if config.tokenizer_json else None
+        self.jobs = JobsAPI(config.triton_grpc, config.work_dir, config.jobs, config.limits.triton_timeout)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._auth], client_max_size=1 << 30)
+        """The routes; each that reads a body reads it under its own ceiling (:func:`.limits.read_body`)."""
+        app = web.Application(middlewares=[self._auth])
         app.router.add_post("/v2/nvcf/pexec/functions/{function_id}", self.invoke)
         app.router.add_post("/v2/nvcf/pexec/functions/{function_id}/versions/{version_id}", self.invoke)
         app.router.add_get("/v2/nvcf/pexec/status/{request_id}", self.status)
@@ -100,7 +116,7 @@ class Gateway:
 
     async def _start(self, _app) -> None:
         self.asset_dir.mkdir(parents=True, exist_ok=True)
-        self.session = ClientSession(timeout=ClientTimeout(total=None))
+        self.session = ClientSession(timeout=ClientTimeout(total=self.config.limits.triton_timeout))
         self._expiry = asyncio.create_task(self._expire_loop())
 
     async def _stop(self, _app) -> None:
@@ -110,8 +126,8 @@ class Gateway:
     @web.middleware
     async def _auth(self, request: web.Request, handler):
         if self.config.api_key and request.path not in ("/v2/health/ready", "/v2/health/live"):
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given, f"Bearer {self.config.api_key}"):
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")  # any bytes
+            if not hmac.compare_digest(given, f"Bearer {self.config.api_key}".encode()):
                 if request.path.startswith("/v1/"):
                     return OpenAIError(401, "missing or invalid API key", code="invalid_api_key").response()
                 return web.json_response({"error": "missing or invalid API key"}, status=401)
@@ -122,9 +138,10 @@ class Gateway:
 
     async def ready(self, _request: web.Request) -> web.Response:
         try:
-            async with self.session.get(f"http://{self.config.triton}/v2/health/ready") as reply:
+            async with self.session.get(f"http://{self.config.triton}/v2/health/ready",
+                                        timeout=ClientTimeout(total=READY_TIMEOUT)) as reply:
                 return web.Response(status=reply.status)
-        except OSError:
+        except (OSError, ClientError):
             return web.Response(status=503)
 
     async def invoke(self, request: web.Request) -> web.StreamResponse:
@@ -132,6 +149,14 @@ class Gateway:
         model = self.config.functions.get(function_id)
         if model is None:
             return web.json_response({"error": f"function {function_id} not found"}, status=404)
+        if (refused := self._refusal()) is not None:  # before the body is read, and again after
+            return refused
+        try:
+            body = await read_body(request, self.config.limits.pexec_body_bytes, "--max-pexec-body-bytes")
+        except BodyTooLarge as exc:
+            return web.json_response({"error": str(exc)}, status=413)
+        if (refused := self._refusal()) is not None:
+            return refused
         request_id = str(uuid.uuid4())
         invocation = Invocation(request_id, self.config.work_dir / "requests" / request_id)
         invocation.output_dir.mkdir(parents=True)
@@ -141,7 +166,6 @@ class Gateway:
             "NVCF-ASSET-DIR": str(self.asset_dir), "NVCF-FUNCTION-ID": function_id,
             "NVCF-FUNCTION-VERSION-ID": request.match_info.get("version_id", ""),
         })
-        body = await request.read()
         invocation.task = asyncio.create_task(self._forward(invocation, model, body, headers))
         self.invocations[request_id] = invocation
         return await self._answer(invocation, request)
@@ -158,16 +182,38 @@ class Gateway:
             return web.json_response({"error": "result not found or expired"}, status=404)
         return web.Response(status=invocation.status, body=invocation.body, headers=invocation.headers)
 
-    async def _forward(self, invocation: Invocation, model: str, body: bytes, headers: dict) -> None:
+    def _refusal(self) -> web.Response | None:
+        """A 429 when the invocations in flight, or kept, are at their ceiling; else None."""
+        limits, pending = self.config.limits, sum(i.finished_at is None for i in self.invocations.values())
+        if pending >= limits.max_pending_invocations:
+            return _too_many(f"{pending} invocations are in flight, the limit (--max-pending-invocations); "
+                             "retry later", 5)
+        if len(self.invocations) >= limits.max_invocations:
+            self.expire()
+        if len(self.invocations) >= limits.max_invocations:
+            finished = [i.finished_at for i in self.invocations.values() if i.finished_at is not None]
+            wait = min(finished) + self.config.ttl - time.monotonic() if finished else 5
+            return _too_many(f"{len(self.invocations)} invocations are kept, the limit (--max-invocations); "
+                             f"finished results are kept for --ttl ({self.config.ttl:.0f} s)", wait)
+        return None
+
+    async def _forward(self, invocation: Invocation, model: str, body: bytearray, headers: dict) -> None:
+        """Triton's answer to the invocation, or an error status of its own: it always ends."""
         url = f"http://{self.config.triton}/v2/models/{model}/infer"
         try:
             async with self.session.post(url, data=body, headers=headers) as reply:
                 invocation.status, invocation.body = reply.status, await reply.read()
                 invocation.headers = {k: reply.headers[k] for k in FORWARDED if k in reply.headers}
+        except TimeoutError:
+            invocation.fail(504, f"Triton did not answer within {self.config.limits.triton_timeout:.0f} s "
+                                 "(--triton-timeout)")
         except OSError as exc:
-            invocation.status = 503
-            invocation.body = json.dumps({"error": f"Triton unreachable: {exc}"}).encode()
-            invocation.headers = {"Content-Type": "application/json"}
+            invocation.fail(503, f"Triton unreachable: {exc}")
+        except ClientError as exc:
+            invocation.fail(502, f"Triton broke off the request: {exc!r}")
+        except Exception:  # a bug: the invocation still ends; the traceback stays in the log
+            log.exception("invocation %s", invocation.request_id)
+            invocation.fail(500, "internal error in the gateway")
         invocation.finished_at = time.monotonic()
 
     async def _answer(self, invocation: Invocation, request: web.Request) -> web.StreamResponse:
@@ -197,6 +243,11 @@ class Gateway:
                 shutil.rmtree(invocation.output_dir, ignore_errors=True)
 
 
+def _too_many(message: str, retry_after: float) -> web.Response:
+    retry = str(max(1, math.ceil(retry_after)))
+    return web.json_response({"error": message}, status=429, headers={"Retry-After": retry})
+
+
 def _poll_seconds(raw: str | None, default: float) -> float:
     try:
         return max(0.0, min(300.0, float(raw))) if raw is not None else default
@@ -207,13 +258,18 @@ def _poll_seconds(raw: str | None, default: float) -> float:
 def add_arguments(parser: argparse.ArgumentParser, port: int = 8080) -> None:
     parser.add_argument("--triton", default="localhost:8000", help="Triton HTTP address")
     parser.add_argument("--triton-grpc", default="localhost:8001", help="Triton gRPC address (the job API's jobs)")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (not loopback: needs a key)")
     parser.add_argument("--port", type=int, default=port)
     parser.add_argument("--function", action="append", default=[], metavar="ID=MODEL",
                         help="map a function id to a model (default: each model name is its own id)")
     parser.add_argument("--work-dir", type=Path, default=GatewayConfig.work_dir)
     parser.add_argument("--ttl", type=float, default=600.0, help="seconds finished results are kept")
     parser.add_argument("--large-result-bytes", type=int, default=GatewayConfig.large_result_bytes)
+    parser.add_argument("--api-key-env", default="NVCF_LOCAL_API_KEY",
+                        help="environment variable holding the API key to require (unset: no auth)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="serve without an API key on a non-loopback --host (refused otherwise)")
+    _add_limits(parser)
     jobs = parser.add_argument_group("job API (/v1/submit_job, /v1/fetch_job)")
     jobs.add_argument("--job-concurrency", type=int, default=JobLimits.concurrency, help="jobs run at once")
     jobs.add_argument("--max-queued-jobs", type=int, default=JobLimits.max_queued,
@@ -222,11 +278,24 @@ def add_arguments(parser: argparse.ArgumentParser, port: int = 8080) -> None:
     jobs.add_argument("--max-body-bytes", type=int, default=JobLimits.max_body_bytes, help="submit body limit (413)")
     jobs.add_argument("--job-ttl", type=float, default=JobLimits.ttl, help="seconds finished job results are kept")
     jobs.add_argument("--documents-dir", type=Path, help="where {\"path\": ...} jobs may read documents from")
-    parser.add_argument("--api-key-env", default="NVCF_LOCAL_API_KEY",
-                        help="environment variable holding the API key to require (unset: no auth)")
 
 
-def run(args: argparse.Namespace) -> int:
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("ceilings (413 over a body limit, 429 when full, 504 on a timeout)")
+    group.add_argument("--max-pexec-body-bytes", type=int, default=Limits.pexec_body_bytes,
+                       help="body limit of an NVCF pexec invocation (default %(default)s)")
+    group.add_argument("--max-embeddings-body-bytes", type=int, default=Limits.embeddings_body_bytes,
+                       help="body limit of /v1/embeddings (default %(default)s)")
+    group.add_argument("--max-invocations", type=int, default=Limits.max_invocations,
+                       help="pexec invocations kept (in flight, or finished and kept for --ttl) (default %(default)s)")
+    group.add_argument("--max-pending-invocations", type=int, default=Limits.max_pending_invocations,
+                       help="pexec invocations in flight at once (default %(default)s)")
+    group.add_argument("--triton-timeout", type=float, default=Limits.triton_timeout,
+                       help="seconds any one call to Triton may take (default %(default)s)")
+
+
+def config_from(args: argparse.Namespace) -> GatewayConfig:
+    """The gateway's configuration from its command line (and the key from ``$<--api-key-env>``)."""
     functions = {m: m for m in ("embed", "ingest", "ocr", "tokenizer", "embedder")}
     for item in args.function:
         function_id, _, model = item.partition("=")
@@ -235,13 +304,25 @@ def run(args: argparse.Namespace) -> int:
     jobs = JobLimits(concurrency=args.job_concurrency, max_queued=args.max_queued_jobs,
                      max_per_submit=args.max_jobs_per_submit, max_body_bytes=args.max_body_bytes, ttl=args.job_ttl,
                      documents_dir=args.documents_dir)
-    config = GatewayConfig(triton=args.triton, functions=functions, work_dir=args.work_dir, ttl=args.ttl,
-                           large_result_bytes=args.large_result_bytes, api_key=os.environ.get(args.api_key_env),
-                           tokenizer_json=str(tokenizer) if tokenizer.exists() else None, triton_grpc=args.triton_grpc,
-                           jobs=jobs)
-    openai = "/v1/embeddings, /v1/models" if config.tokenizer_json else f"no /v1 routes: {tokenizer} is missing (make model)"
+    limits = Limits(pexec_body_bytes=args.max_pexec_body_bytes, embeddings_body_bytes=args.max_embeddings_body_bytes,
+                    max_invocations=args.max_invocations, max_pending_invocations=args.max_pending_invocations,
+                    triton_timeout=args.triton_timeout)
+    return GatewayConfig(triton=args.triton, functions=functions, work_dir=args.work_dir, ttl=args.ttl,
+                         large_result_bytes=args.large_result_bytes, api_key=os.environ.get(args.api_key_env) or None,
+                         tokenizer_json=str(tokenizer) if tokenizer.exists() else None, triton_grpc=args.triton_grpc,
+                         jobs=jobs, limits=limits)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    refusal = insecure_refusal(args.host, config.api_key, args.insecure, args.api_key_env)
+    if refusal:
+        print(f"gateway: {refusal}", file=sys.stderr)
+        return 2
+    openai = "/v1/embeddings, /v1/models" if config.tokenizer_json else \
+        f"no /v1 routes: {artifact(TOKENIZER_FILE)} is missing (make model)"
     print(f"gateway on http://{args.host}:{args.port} -> Triton {args.triton}: NVCF pexec (functions: "
-          f"{', '.join(sorted(functions))}), {openai}, jobs on gRPC {args.triton_grpc} (/v1/submit_job, "
+          f"{', '.join(sorted(config.functions))}), {openai}, jobs on gRPC {args.triton_grpc} (/v1/submit_job, "
           f"/v1/fetch_job); auth {'on' if config.api_key else 'off'}", flush=True)
     web.run_app(Gateway(config).app(), host=args.host, port=args.port, print=None)
     return 0

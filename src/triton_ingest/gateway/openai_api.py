@@ -1,12 +1,15 @@
 """OpenAI-compatible ``POST /v1/embeddings`` and ``GET /v1/models`` in front of Triton's ``embed``.
 
 - ``input``: a string or a list of 1..2,048 strings (token arrays are refused). Sent to Triton in
-  requests of at most 64, concurrently, over KServe v2 HTTP with binary outputs.
+  requests of at most 64, ``IN_FLIGHT`` at a time, over KServe v2 HTTP with binary outputs. The
+  body is at most ``--max-embeddings-body-bytes`` (16 MiB; 413 past it).
 - ``model``: a name in :data:`MODELS` (404 otherwise); ``encoding_format``: ``float`` or
   ``base64`` (little-endian float32); ``dimensions``: only 384.
 - NIM's extensions: ``input_type`` (``query`` or ``passage``: the model embeds both alike) and
   ``truncate`` (``END``, the default, cuts at 256 tokens; ``NONE`` makes a longer input a 400).
 - ``usage``: the tokens the model reads, counted with its own tokenizer ([CLS] and [SEP] included).
+  :class:`TokenCounter` counts at most ``MAX_SEQ_LENGTH + 1`` per input, a segment at a time, so
+  the gateway's memory follows the inputs in flight, never their length.
 - Errors: OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``.
 """
 
@@ -15,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
-from aiohttp import ClientSession, web
+from aiohttp import ClientError, ClientSession, web
+from tokenizers import Tokenizer
 
 from ..contracts import EMBED, EMBED_INT8, EMBEDDING_DIM, MAX_SEQ_LENGTH
-from ..models.tokenization import TextTokenizer
+from .limits import BodyTooLarge, read_body
 
 MODELS = {"all-MiniLM-L6-v2": EMBED.name, "sentence-transformers/all-MiniLM-L6-v2": EMBED.name,
           "all-MiniLM-L6-v2-int8": EMBED_INT8.name}
@@ -30,6 +35,13 @@ MODELS = {"all-MiniLM-L6-v2": EMBED.name, "sentence-transformers/all-MiniLM-L6-v
 MAX_INPUTS = 2048
 MAX_INPUT_CHARS = 1_000_000
 CREATED = int(time.time())
+IN_FLIGHT = 4
+"""Requests of one /v1/embeddings call at Triton at once (each of at most ``EMBED.max_batch_size``)."""
+COUNT_LIMIT = MAX_SEQ_LENGTH + 1
+"""Tokens counted per input at most: one more than the model reads tells ``truncate: NONE`` it is too long."""
+SEGMENT_CHARS = 8 * COUNT_LIMIT
+"""Characters tokenized per input and round; a round's tokens (and memory) are at most this many."""
+_LAST_SPACE = re.compile(r".*[ \t\n\r]", re.DOTALL)
 
 
 class OpenAIError(Exception):
@@ -79,6 +91,46 @@ def parse_request(body: Any) -> dict:
     return {"texts": texts, "name": name, "model": MODELS[name], "encoding": encoding, "truncate": truncate}
 
 
+class TokenCounter:
+    """Tokens the model reads per text (specials included), counted up to :data:`COUNT_LIMIT`.
+
+    A text is tokenized a segment at a time (at most :data:`SEGMENT_CHARS` characters, cut before
+    an ASCII whitespace where its second half has one) until the count reaches the limit or the
+    text ends. The model's normalizer works per character and its pre-tokenizer splits at
+    whitespace, so the segments' tokens are the text's tokens: the count is exact. (A run of
+    over ``SEGMENT_CHARS / 2`` characters without whitespace is cut where the segment ends, which
+    can change the pieces of the one word cut.)
+    """
+
+    def __init__(self, tokenizer_json: str):
+        self._tok = Tokenizer.from_file(tokenizer_json)
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self.specials = self._tok.num_special_tokens_to_add(False)
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        """min(tokens, COUNT_LIMIT) for each text."""
+        counts, starts, todo = [self.specials] * len(texts), [0] * len(texts), list(range(len(texts)))
+        while todo:
+            segments = [_segment(texts[i], starts[i]) for i in todo]
+            found = self._tok.encode_batch(segments, add_special_tokens=False)
+            for i, segment, encoding in zip(todo, segments, found):
+                counts[i] = min(COUNT_LIMIT, counts[i] + len(encoding.ids))
+                starts[i] += len(segment)
+            todo = [i for i in todo if counts[i] < COUNT_LIMIT and starts[i] < len(texts[i])]
+        return counts
+
+
+def _segment(text: str, start: int) -> str:
+    """The next segment of ``text`` from ``start`` (see :class:`TokenCounter`)."""
+    end = start + SEGMENT_CHARS
+    if end >= len(text):
+        return text[start:]
+    half = start + SEGMENT_CHARS // 2
+    space = _LAST_SPACE.match(text, half, end)
+    return text[start : space.end() - 1 if space else end]
+
+
 def _embedding(vector: np.ndarray, encoding: str) -> list[float] | str:
     if encoding == "base64":
         return base64.b64encode(vector.astype("<f4").tobytes()).decode()
@@ -88,9 +140,10 @@ def _embedding(vector: np.ndarray, encoding: str) -> list[float] | str:
 class EmbeddingsAPI:
     """The routes; ``session`` is the gateway's aiohttp session to Triton at ``triton`` (HTTP)."""
 
-    def __init__(self, triton: str, tokenizer_json: str, session: Callable[[], ClientSession]):
-        self.triton, self._session = triton, session
-        self.tokenizer = TextTokenizer(tokenizer_json, max_length=1 << 20)  # counts, never truncates
+    def __init__(self, triton: str, tokenizer_json: str, session: Callable[[], ClientSession],
+                 max_body_bytes: int = 16 << 20):
+        self.triton, self._session, self.max_body_bytes = triton, session, max_body_bytes
+        self.counter = TokenCounter(tokenizer_json)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/embeddings", self.embeddings)
@@ -100,35 +153,65 @@ class EmbeddingsAPI:
         return web.json_response({"object": "list", "data": [
             {"id": name, "object": "model", "created": CREATED, "owned_by": "triton-ingest"} for name in MODELS]})
 
-    async def embeddings(self, request: web.Request) -> web.Response:
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
         try:
-            try:
-                body = json.loads(await request.read())
-            except ValueError as exc:
-                raise OpenAIError(400, f"the request body is not valid JSON ({exc})") from None
-            parsed = parse_request(body)
+            parsed = parse_request(await self._body(request))
             tokens = await asyncio.to_thread(self._count, parsed["texts"], parsed["truncate"])
-            vectors = await self._embed(parsed["model"], parsed["texts"])
+            vectors = await self._embed(parsed["model"], parsed.pop("texts"))  # the texts go once sent
         except OpenAIError as exc:
             return exc.response()
-        data = [{"object": "embedding", "index": i, "embedding": _embedding(v, parsed["encoding"])}
-                for i, v in enumerate(vectors)]
-        return web.json_response({"object": "list", "data": data, "model": parsed["name"],
-                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        return await self._respond(request, vectors, parsed, {"prompt_tokens": tokens, "total_tokens": tokens})
+
+    async def _respond(self, request: web.Request, vectors: np.ndarray, parsed: dict,
+                       usage: dict) -> web.StreamResponse:
+        """OpenAI's list, written a batch of vectors at a time: its JSON text is never whole in memory."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"object": "list", "data": [')
+        size = EMBED.max_batch_size
+        for start in range(0, len(vectors), size):
+            items = (json.dumps({"object": "embedding", "index": i, "embedding": _embedding(v, parsed["encoding"])})
+                     for i, v in enumerate(vectors[start : start + size], start))
+            await response.write((", " if start else "").encode() + ", ".join(items).encode())
+        await response.write(f'], "model": {json.dumps(parsed["name"])}, "usage": {json.dumps(usage)}}}'.encode())
+        await response.write_eof()
+        return response
+
+    async def _body(self, request: web.Request) -> Any:
+        try:
+            raw = await read_body(request, self.max_body_bytes, "--max-embeddings-body-bytes",
+                                  "send fewer or shorter inputs per request")
+        except BodyTooLarge as exc:
+            raise OpenAIError(413, str(exc), "input", "request_too_large") from None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise OpenAIError(400, f"the request body is not valid JSON ({exc})") from None
 
     def _count(self, texts: list[str], truncate: str) -> int:
-        counts = self.tokenizer.count_tokens(texts)
-        if truncate == "NONE":
-            for i, count in enumerate(counts):
-                if count > MAX_SEQ_LENGTH:
-                    raise OpenAIError(400, f"input[{i}] has {count} tokens; the model reads at most {MAX_SEQ_LENGTH} "
+        """The tokens the model reads, a batch at a time; a 400 for a too-long input under ``NONE``."""
+        size, total = EMBED.max_batch_size, 0
+        for start in range(0, len(texts), size):
+            for i, count in enumerate(self.counter.count(texts[start : start + size]), start):
+                if truncate == "NONE" and count > MAX_SEQ_LENGTH:
+                    raise OpenAIError(400, f"input[{i}] is longer than the {MAX_SEQ_LENGTH} tokens the model reads "
                                            "and 'truncate' is 'NONE'", "input")
-        return sum(min(count, MAX_SEQ_LENGTH) for count in counts)
+                total += min(count, MAX_SEQ_LENGTH)
+        return total
 
     async def _embed(self, model: str, texts: list[str]) -> np.ndarray:
-        size = EMBED.max_batch_size
-        parts = await asyncio.gather(*(self._infer(model, texts[i : i + size]) for i in range(0, len(texts), size)))
-        return np.vstack(parts)
+        size, gate = EMBED.max_batch_size, asyncio.Semaphore(IN_FLIGHT)
+
+        async def part(start: int) -> np.ndarray:
+            async with gate:
+                return await self._infer(model, texts[start : start + size])
+
+        tasks = [asyncio.ensure_future(part(i)) for i in range(0, len(texts), size)]
+        try:
+            return np.vstack(await asyncio.gather(*tasks))
+        finally:  # after an error, the parts still waiting are not sent
+            for task in tasks:
+                task.cancel()
 
     async def _infer(self, model: str, texts: list[str]) -> np.ndarray:
         request = {"inputs": [{"name": "TEXT", "shape": [len(texts), 1], "datatype": "BYTES", "data": texts}],
@@ -140,7 +223,10 @@ class EmbeddingsAPI:
                 if reply.status != 200:
                     raise OpenAIError(_status(reply.status), _triton_message(payload), "input")
                 header_length = int(reply.headers.get("Inference-Header-Content-Length", len(payload)))
-        except OSError as exc:
+        except TimeoutError:
+            raise OpenAIError(504, f"Triton at {self.triton} did not answer within {session.timeout.total:.0f} s "
+                                   "(--triton-timeout)") from None
+        except (OSError, ClientError) as exc:
             raise OpenAIError(503, f"Triton at {self.triton} is unreachable: {exc}") from None
         return np.frombuffer(payload[header_length:], dtype="<f4").reshape(len(texts), EMBEDDING_DIM)
 
