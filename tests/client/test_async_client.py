@@ -67,7 +67,8 @@ def test_64_concurrent_calls_on_one_loop_start_no_threads(server, protocol):
         expected = sync.embed([t for batch in texts for t in batch])
     np.testing.assert_allclose(np.vstack(results), expected, atol=1e-6)
     assert len(samples) >= 2
-    assert max(python for python, _ in samples) == before[0], "a Python thread was started"
+    # at most as many as before: a thread of an earlier test may end meanwhile (a fresh-clone run met it)
+    assert max(python for python, _ in samples) <= before[0], "a Python thread was started"
     assert max(native for _, native in samples) <= before[1], (before, max(samples))
 
 
