@@ -147,7 +147,7 @@ def test_progress_never_falls_on_a_long_pdf(gateway):
         seen.append(item["progress"])
         time.sleep(0.05)
     assert item["status"] == "done" and item["result"]["summary"]["pages"] == 150 and item["progress"] == 100
-    assert seen == sorted(seen) and all(0 <= p < 100 for p in seen), seen
+    assert seen == sorted(seen) and all(0 <= p <= 100 for p in seen), seen  # 100 may show before "done"
 
 
 def test_a_document_by_path_under_the_documents_dir(gateway, documents_dir):
