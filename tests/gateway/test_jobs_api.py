@@ -1,5 +1,7 @@
 """The gateway's job API (NV-Ingest's shape) against the real Triton: submit, fetch across processes,
-partial failure, progress, restarts, TTL, limits and auth."""
+partial failure, progress, restarts, TTL, limits and auth. Every API test runs on both job stores:
+the disk store (a gateway running its own jobs) and Redis (a front-only gateway, ``--workers 0``,
+with a separate ``worker`` process, on a real ``redis-server``)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from triton_ingest_client import Client, GatewayJobs
 from support.clients import TRITON_ONLY
 from support.commands import CLIENT_CLI
 from support.documents import make_docx, make_pdf
-from support.gateway import API_KEY, start_gateway
+from support.gateway import API_KEY, start_gateway, start_worker
+from support.redis_server import RedisServer
 from support.waiting import wait_until
 from triton_ingest.serving.server import free_port
 
@@ -34,13 +37,37 @@ def documents_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def gateway(server, tmp_path_factory, documents_dir):
+def redis_url(tmp_path_factory):
+    redis = RedisServer(tmp_path_factory.mktemp("jobs-redis"))
+    yield redis.url
+    redis.stop()
+
+
+@pytest.fixture(params=["disk", "redis"])
+def store(request, tmp_path):
+    """A test's own gateway's store flags: none (its work dir), or a Redis of its own."""
+    if request.param == "disk":
+        yield ()
+        return
+    redis = RedisServer(tmp_path / "redis")
+    yield "--jobs", redis.url
+    redis.stop()
+
+
+@pytest.fixture(scope="module", params=["disk", "redis"])
+def gateway(request, server, tmp_path_factory, documents_dir):
     log = tmp_path_factory.mktemp("jobs-gateway") / "gateway.log"
-    process, url = start_gateway(server, log, "--documents-dir", str(documents_dir), "--max-body-bytes", "3000000",
-                                 "--max-jobs-per-submit", "20", command="gateway")
+    flags = ("--documents-dir", str(documents_dir), "--max-body-bytes", "3000000", "--max-jobs-per-submit", "20")
+    worker = None
+    if request.param == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+        flags += ("--jobs", redis_url, "--workers", "0")
+        worker = start_worker(server, log.parent / "worker.log", "--jobs", redis_url)
+    process, url = start_gateway(server, log, *flags, command="gateway")
     yield url, log
-    process.terminate()
-    process.wait(10)
+    for child in filter(None, (process, worker)):
+        child.terminate()
+        child.wait(30)
 
 
 def call(url: str, path: str, body=None, key: str | None = API_KEY, raw: bytes | None = None) -> tuple[int, dict]:
@@ -183,10 +210,10 @@ def test_fetch_needs_ids_and_auth_is_required_and_never_logged(gateway):
     assert urllib.request.urlopen(url + "/v2/health/live", timeout=10).status == 200  # no key needed
 
 
-def test_a_full_queue_answers_429(server, tmp_path):
+def test_a_full_queue_answers_429(server, tmp_path, store):
     """Jobs against a Triton that does not answer stay unfinished (they retry): the queue fills."""
     process, url = start_gateway(server, tmp_path / "gateway.log", "--triton-grpc", f"localhost:{free_port()}",
-                                 "--job-concurrency", "1", "--max-queued-jobs", "3", command="gateway")
+                                 "--job-concurrency", "1", "--max-queued-jobs", "3", *store, command="gateway")
     try:
         submit(url, [{"data": "one"}, {"data": "two"}, {"data": "three"}])
         status, body = call(url, "/v1/submit_job", {"data": "four"})
@@ -232,8 +259,8 @@ def test_a_restart_keeps_finished_results_fails_running_jobs_and_runs_queued_one
         process.wait(10)
 
 
-def test_results_expire_after_the_ttl(server, tmp_path):
-    process, url = start_gateway(server, tmp_path / "gateway.log", "--job-ttl", "1", command="gateway")
+def test_results_expire_after_the_ttl(server, tmp_path, store):
+    process, url = start_gateway(server, tmp_path / "gateway.log", "--job-ttl", "1", *store, command="gateway")
     try:
         [job_id] = submit(url, {"data": "Short-lived."})
         assert finished(url, [job_id])[0]["status"] == "done"

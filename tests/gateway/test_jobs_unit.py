@@ -1,4 +1,4 @@
-"""The job API's pure parts: submit bodies, the on-disk store, expiry (no server)."""
+"""The job API's pure parts: submit bodies, the on-disk store's files, expiry (no server)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from triton_ingest_client import InvalidInputError, UnavailableError
 from triton_ingest_client._errors import from_reason, reason_of
 from triton_ingest_client.jobs import job_result
 
-from triton_ingest.gateway.jobs import JobRequestError, JobStore, parse_jobs, write_atomically
+from triton_ingest.gateway.jobs import JobRequestError, parse_jobs
+from triton_ingest.jobs.disk import JobFiles, write_atomically
+from triton_ingest.jobs.store import NewJob
 
 
 def encoded(data: bytes) -> str:
@@ -67,26 +69,25 @@ def test_paths_stay_under_the_documents_dir(tmp_path):
 
 
 def test_store_keeps_the_document_until_the_job_ends(tmp_path):
-    store = JobStore(tmp_path / "jobs")
-    [spec] = parse_jobs({"data": "Some text.", "filename": "t.txt"}, None, 10)
-    store.create("j1", spec)
+    store = JobFiles(tmp_path / "jobs")
+    store.create("j1", NewJob(b"Some text.", "t.txt", {}))
     assert store.meta("j1")["state"] == "queued"
     assert list(store.unfinished()) == [("j1", {"path": None, "filename": "t.txt", "options": {}, "state": "queued"})]
-    assert store.start("j1")[1] == b"Some text."
+    assert store.mark("j1", "running")["state"] == "running"
+    assert (store.dir("j1") / "document").read_bytes() == b"Some text."
     assert store.result("j1") is None and next(store.unfinished())[1]["state"] == "running"
-    store.finish("j1", {"job_id": "j1", "status": "done"})
+    store.finish("j1", b'{"job_id": "j1", "status": "done"}')
     assert json.loads(store.result("j1"))["status"] == "done"
     assert not (tmp_path / "jobs" / "j1" / "document").exists() and list(store.unfinished()) == []
     assert store.result("../j1") is None and store.result("missing") is None
 
 
 def test_expiry_removes_old_results_only(tmp_path):
-    store = JobStore(tmp_path / "jobs")
-    [spec] = parse_jobs({"data": "x"}, None, 10)
+    store = JobFiles(tmp_path / "jobs")
     for job_id in ("old", "new", "running"):
-        store.create(job_id, spec)
-    store.finish("old", {"status": "done"})
-    store.finish("new", {"status": "done"})
+        store.create(job_id, NewJob(b"x", "", {}))
+    store.finish("old", b'{"status": "done"}')
+    store.finish("new", b'{"status": "done"}')
     hour_ago = time.time() - 3600
     os.utime(tmp_path / "jobs" / "old" / "result.json", (hour_ago, hour_ago))
     os.utime(tmp_path / "jobs" / "running" / "job.json", (hour_ago, hour_ago))
@@ -106,6 +107,7 @@ def test_reasons_round_trip_to_the_same_exception_classes():
     error = from_reason(reason_of(InvalidInputError("bad")), "bad")
     assert isinstance(error, InvalidInputError)
     assert isinstance(from_reason("interrupted", "restarted"), UnavailableError)
+    assert isinstance(from_reason("worker_lost", "taken by 3 workers"), UnavailableError)
     done = job_result({"job_id": "a", "status": "done", "filename": "f", "result": {
         "summary": {"chunks": 1}, "chunks": [{"text": "t", "embedding": [0.5] * 384}]}})
     assert done.ok and done.result.embeddings.shape == (1, 384) and "embedding" not in done.result.chunks[0]

@@ -1,4 +1,4 @@
-"""The gateway (``nvcf-local`` / ``gateway``) as a subprocess in front of the test's Triton."""
+"""The gateway (``nvcf-local`` / ``gateway``) and job workers as subprocesses in front of the test's Triton."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from support.commands import CLIENT_CLI
+from support.commands import CLIENT_CLI, SERVER_CLI
 from support.waiting import wait_until
 from triton_ingest.serving.server import free_port, http_ready
 
@@ -30,3 +30,20 @@ def start_gateway(server, log: Path, *extra: str, command: str = "nvcf-local") -
         process.kill()
         raise
     return process, f"http://localhost:{port}"
+
+
+def start_worker(server, log: Path, *extra: str, triton_grpc: str | None = None) -> subprocess.Popen:
+    """``triton-ingest-server worker`` on the test's Triton; returns once it reads its store."""
+    process = subprocess.Popen([SERVER_CLI, "worker", "--triton-grpc", triton_grpc or server.grpc_url, *extra],
+                               stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+    def consuming() -> bool:
+        assert process.poll() is None, log.read_text()
+        return " jobs at once from " in log.read_text()
+
+    try:
+        wait_until(consuming, "the worker to read its job store", timeout=60)
+    except AssertionError:
+        process.kill()
+        raise
+    return process

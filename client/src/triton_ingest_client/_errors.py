@@ -112,6 +112,7 @@ REASONS = {InvalidInputError: "invalid_input", NotFoundError: "not_found", Authe
            ServerError: "server_error"}
 """The reason a failed job reports, per class (a base class's reason covers its subclasses)."""
 INTERRUPTED = "interrupted"
+WORKER_LOST = "worker_lost"
 
 
 def reason_of(exc: TritonIngestClientError) -> str:
@@ -119,7 +120,8 @@ def reason_of(exc: TritonIngestClientError) -> str:
 
 
 def from_reason(reason: str, message: str) -> TritonIngestClientError:
-    """The exception for a failed job's reason; an interrupted job is UnavailableError (submit it again)."""
-    if reason == INTERRUPTED:
+    """The exception for a failed job's reason; an interrupted job, or one whose workers kept dying, is
+    UnavailableError (submit it again)."""
+    if reason in (INTERRUPTED, WORKER_LOST):
         return UnavailableError(message, reason)
     return next((cls for cls, known in REASONS.items() if known == reason), ServerError)(message, reason)

@@ -1,7 +1,7 @@
 """NV-Ingest's job API in front of Triton: ``POST /v1/submit_job`` and ``GET /v1/fetch_job``.
 
 - ``submit_job``: one job or a list (see :mod:`.jobs`) → ``{"job_ids": [...]}`` (UUID4), answered
-  as soon as the jobs are on disk. Over ``max_body_bytes`` or ``max_per_submit`` is a 413; more
+  as soon as the store holds the jobs. Over ``max_body_bytes`` or ``max_per_submit`` is a 413; more
   than ``max_queued`` unfinished jobs is a 429 with ``Retry-After``.
 - ``fetch_job?job_ids=a,b`` (or ``POST /v1/fetch_job`` with ``{"job_ids": [...]}``, at most
   ``FETCH_BODY_BYTES``, for lists longer than a request line holds: up to ``MAX_FETCH_IDS``):
@@ -9,14 +9,12 @@
   once, where it was first asked), with
   ``job_id``, ``status`` (``pending``, ``done``, ``failed``, ``not_found``), ``progress`` (0-100),
   ``filename``, and ``result`` (``summary``, ``chunks`` each with its ``embedding``) or ``error``
-  (``reason``: see the client's ``REASONS``, or ``interrupted``; ``message``). One id never fails
-  another. Results are streamed from disk, one at a time.
-- ``concurrency`` workers run queued jobs in order on Triton's ``ingest_stream`` over gRPC (the
-  native ``AsyncClient``, ``triton_timeout`` per call); its responses carry the pages done, as
-  ``ingest``'s NVCF progress file does, without a file system shared with Triton. A worker outlives
-  any error of one job: when even the store fails, the job's failure is kept in memory for ``ttl``.
-- Finished results stay on disk for ``ttl`` seconds, across restarts. At start, a job left
-  ``running`` fails with reason ``interrupted``; a job still ``queued`` runs.
+  (``reason``: see the client's ``REASONS``, or ``interrupted``, ``worker_lost``; ``message``). One
+  id never fails another. Results are streamed, one at a time.
+- Jobs live in a store (:mod:`triton_ingest.jobs`): on the gateway's disk (one gateway), or in
+  Redis (``--jobs redis://…``: any number of gateways and workers). ``concurrency`` in-process
+  workers (:mod:`.job_worker`) run them; 0 makes a front-only gateway, for Redis.
+- A store that cannot be reached answers 503, in OpenAI's error shape.
 """
 
 from __future__ import annotations
@@ -24,17 +22,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from aiohttp import web
-from triton_ingest_client import AsyncClient, IngestResult, TritonIngestClientError
-from triton_ingest_client._errors import INTERRUPTED, reason_of
 
-from .jobs import JobRequestError, JobStore, parse_jobs
+from ..jobs import open_store
+from ..jobs.store import NewJob, QueueFull
+from .job_worker import JobWorker
+from .jobs import JobRequestError, parse_jobs
 from .limits import BodyTooLarge, read_body
 from .openai_api import OpenAIError
 
@@ -52,51 +48,36 @@ class JobLimits:
     max_body_bytes: int = 64 << 20
     ttl: float = 3600.0
     documents_dir: Path | None = None
-
-
-@dataclass
-class ActiveJob:
-    filename: str
-    progress: float = 0.0
+    store: str | None = None  # --jobs: None reads $TRITON_INGEST_JOBS; "" or "disk": the work dir
+    claim_idle: float = 60.0
+    max_deliveries: int = 3
+    grace: float = 8.0  # seconds running jobs get to finish when the gateway stops (docker stop gives 10)
 
 
 class JobsAPI:
-    """The routes, the queue and its workers; jobs run on the Triton gRPC endpoint ``triton_grpc``."""
+    """The routes, the store and (unless ``concurrency`` is 0) workers on the Triton gRPC endpoint."""
 
     def __init__(self, triton_grpc: str, work_dir: Path, limits: JobLimits, triton_timeout: float = 600.0):
-        self.triton_grpc, self.limits, self.triton_timeout = triton_grpc, limits, triton_timeout
-        self.store = JobStore(work_dir / "jobs")
-        self.active: dict[str, ActiveJob] = {}  # queued or running, in this process
-        self.unstored: dict[str, tuple[float, bytes]] = {}  # failed jobs the store could not take: (when, item)
+        self.limits = limits
+        self.store = open_store(limits.store, work_dir, limits.ttl, limits.claim_idle, limits.max_deliveries)
+        self.worker = JobWorker(self.store, triton_grpc, limits.concurrency, triton_timeout)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/submit_job", self.submit)
         app.router.add_get("/v1/fetch_job", self.fetch)
         app.router.add_post("/v1/fetch_job", self.fetch)
         app.on_startup.append(self._start)
-        app.on_cleanup.append(self._stop)
+        app.on_shutdown.append(self._stop)
 
     async def _start(self, _app) -> None:
-        self.client = AsyncClient(self.triton_grpc, "grpc", timeout=self.triton_timeout)
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-        for job_id, meta in await asyncio.to_thread(lambda: list(self.store.unfinished())):
-            if meta["state"] == "running":
-                message = "the gateway stopped while this job was running; submit it again"
-                await asyncio.to_thread(self.store.finish, job_id, _failed(job_id, meta["filename"], INTERRUPTED, message))
-            else:
-                self._enqueue(job_id, meta["filename"])
-        self.tasks = [asyncio.create_task(self._work()) for _ in range(max(1, self.limits.concurrency))]
-        self.tasks.append(asyncio.create_task(self._expire_loop()))
+        await self.store.open()
+        await self.worker.start()
+        self.housekeeping = asyncio.create_task(self._housekeeping_loop())
 
-    async def _stop(self, _app) -> None:  # a running job stays "running" on disk: interrupted at the next start
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.client.close()
-
-    def _enqueue(self, job_id: str, filename: str) -> None:
-        self.active[job_id] = ActiveJob(filename)
-        self.queue.put_nowait(job_id)
+    async def _stop(self, _app) -> None:
+        self.housekeeping.cancel()
+        await self.worker.stop(self.limits.grace)
+        await self.store.close()
 
     async def submit(self, request: web.Request) -> web.Response:
         try:
@@ -111,103 +92,44 @@ class JobsAPI:
             specs = await asyncio.to_thread(parse_jobs, parsed, self.limits.documents_dir, self.limits.max_per_submit)
         except JobRequestError as exc:
             return OpenAIError(exc.status, str(exc), exc.param).response()
-        if len(self.active) + len(specs) > self.limits.max_queued:
-            response = OpenAIError(429, f"{len(self.active)} jobs are unfinished and {len(specs)} more would pass "
+        jobs = [NewJob(spec.data, spec.filename, spec.options, spec.path) for spec in specs]
+        try:
+            ids = await self.store.submit(jobs, self.limits.max_queued)
+        except QueueFull as full:
+            response = OpenAIError(429, f"{full.unfinished} jobs are unfinished and {len(specs)} more would pass "
                                         f"the limit of {self.limits.max_queued} (--max-queued-jobs); retry later").response()
             response.headers["Retry-After"] = "5"
             return response
-        ids = [str(uuid.uuid4()) for _ in specs]
-        await asyncio.to_thread(lambda: [self.store.create(i, spec) for i, spec in zip(ids, specs)])
-        for job_id, spec in zip(ids, specs):
-            self._enqueue(job_id, spec.filename)
+        except Exception as exc:
+            return _store_down(exc)
         return web.json_response({"job_ids": ids})
 
     async def fetch(self, request: web.Request) -> web.StreamResponse:
         try:
             ids = await _fetch_ids(request)
+            first = await self.store.item(ids[0])  # a store that is down answers 503, not half a list
         except JobRequestError as exc:
             return OpenAIError(exc.status, str(exc), exc.param).response()
+        except Exception as exc:
+            return _store_down(exc)
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
-        await response.write(b'{"results": [')
-        for n, job_id in enumerate(ids):
-            await response.write((b", " if n else b"") + await self._item(job_id))
+        await response.write(b'{"results": [' + first)
+        for job_id in ids[1:]:
+            await response.write(b", " + await self.store.item(job_id))
         await response.write(b"]}")
         await response.write_eof()
         return response
 
-    async def _item(self, job_id: str) -> bytes:
-        active = self.active.get(job_id)
-        if active is not None:  # checked before the result: a job's result is written before it leaves
-            return _json({"job_id": job_id, "status": "pending", "progress": round(active.progress, 1),
-                          "filename": active.filename})
-        if job_id in self.unstored:
-            return self.unstored[job_id][1]
-        if _is_uuid(job_id):
-            stored = await asyncio.to_thread(self.store.result, job_id)
-            if stored is not None:
-                return stored
-        return _json({"job_id": job_id, "status": "not_found", "progress": 0, "filename": "", "error": {
-            "reason": "not_found", "message": f"no job {job_id}: never submitted here, or its result expired "
-                                              f"after {self.limits.ttl:.0f} s"}})
-
-    async def _work(self) -> None:
-        """Run queued jobs one after another; an error of one job never ends the worker."""
-        while True:
-            job_id = await self.queue.get()
-            try:
-                await self._run(job_id)
-            except Exception:  # the store failed while ending the job
-                log.exception("job %s: its outcome could not be stored", job_id)
-                await self._salvage(job_id)
-            finally:
-                self.active.pop(job_id, None)
-
-    async def _salvage(self, job_id: str) -> None:
-        """A job whose end the store refused: failed on disk if possible, else in memory."""
-        active = self.active[job_id]
-        item = _failed(job_id, active.filename, "server_error", "the gateway could not store this job's outcome; "
-                       "submit it again", active.progress)
-        try:
-            if await asyncio.to_thread(self.store.result, job_id) is None:
-                await asyncio.to_thread(self.store.finish, job_id, item)
-        except Exception:
-            log.exception("job %s: its failure is kept in memory only", job_id)
-            self.unstored[job_id] = (time.monotonic(), _json(item))
-
-    async def _run(self, job_id: str) -> None:
-        active, started = self.active[job_id], time.monotonic()
-
-        def progress(p) -> None:
-            active.progress = p.percent
-
-        try:
-            meta, data = await asyncio.to_thread(self.store.start, job_id)
-            result = await self.client.ingest(data, meta["options"], progress, meta["filename"], stream=True)
-            await asyncio.to_thread(lambda: self.store.finish(job_id, _done(job_id, active.filename, result)))
-            outcome = f"done: {result.summary.get('pages')} pages, {result.summary.get('chunks')} chunks"
-        except (TritonIngestClientError, OSError) as exc:
-            reason = reason_of(exc) if isinstance(exc, TritonIngestClientError) else "invalid_input"
-            message = str(exc) if isinstance(exc, TritonIngestClientError) else f"cannot read the document: {exc.strerror}"
-            await asyncio.to_thread(self.store.finish, job_id, _failed(job_id, active.filename, reason, message,
-                                                                       active.progress))
-            outcome = f"failed ({reason}): {message}"
-        except Exception:  # a bug: the job fails with a generic message, the traceback stays in the log
-            log.exception("job %s", job_id)
-            await asyncio.to_thread(self.store.finish, job_id, _failed(
-                job_id, active.filename, "server_error", "internal error in the gateway", active.progress))
-            outcome = "failed (server_error)"
-        print(f"job {job_id} {outcome} in {time.monotonic() - started:.1f} s", flush=True)
-
-    async def _expire_loop(self) -> None:
+    async def _housekeeping_loop(self) -> None:
         while True:
             await asyncio.sleep(min(self.limits.ttl, 30.0) / 2)
-            try:
-                await asyncio.to_thread(self.store.expire, self.limits.ttl)
-            except OSError:  # a directory that went away under it, say: the next round tries again
-                log.exception("expiring job results")
-            now = time.monotonic()
-            self.unstored = {i: kept for i, kept in self.unstored.items() if now - kept[0] <= self.limits.ttl}
+            await self.store.housekeeping()
+
+
+def _store_down(exc: Exception) -> web.Response:
+    log.warning("the job store failed: %r", exc)
+    return OpenAIError(503, "the job store is unavailable; retry later").response()
 
 
 SUBMIT_HINT = "send a large document as {\"path\": ...} under the gateway's --documents-dir, or fewer jobs per submit"
@@ -234,27 +156,3 @@ async def _fetch_ids(request: web.Request) -> list[str]:
     if len(ids) > MAX_FETCH_IDS:
         raise JobRequestError(f"{len(ids)} job ids; at most {MAX_FETCH_IDS} per fetch", param="job_ids")
     return ids
-
-
-def _done(job_id: str, filename: str, result: IngestResult) -> dict:
-    vectors = np.round(result.embeddings.astype(np.float64), 7).tolist()
-    chunks = [{**chunk, "embedding": vector} for chunk, vector in zip(result.chunks, vectors)]
-    summary = {k: v for k, v in result.summary.items() if k != "final"}
-    return {"job_id": job_id, "status": "done", "progress": 100, "filename": filename,
-            "result": {"summary": summary, "chunks": chunks}}
-
-
-def _failed(job_id: str, filename: str, reason: str, message: str, progress: float = 0.0) -> dict:
-    return {"job_id": job_id, "status": "failed", "progress": round(progress, 1), "filename": filename,
-            "error": {"reason": reason, "message": message}}
-
-
-def _json(item: dict) -> bytes:
-    return json.dumps(item, ensure_ascii=False).encode()
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        return str(uuid.UUID(text)) == text
-    except ValueError:
-        return False

@@ -43,6 +43,8 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from ..models.artifacts import TOKENIZER_FILE, artifact
 from ..pipeline.progress import read_progress
+from ..jobs.disk import DiskJobStore
+from .job_worker import add_store_arguments
 from .jobs_api import JobLimits, JobsAPI
 from .limits import BodyTooLarge, Limits, insecure_refusal, read_body
 from .openai_api import EmbeddingsAPI, OpenAIError
@@ -271,13 +273,14 @@ def add_arguments(parser: argparse.ArgumentParser, port: int = 8080) -> None:
                         help="serve without an API key on a non-loopback --host (refused otherwise)")
     _add_limits(parser)
     jobs = parser.add_argument_group("job API (/v1/submit_job, /v1/fetch_job)")
-    jobs.add_argument("--job-concurrency", type=int, default=JobLimits.concurrency, help="jobs run at once")
+    jobs.add_argument("--workers", "--job-concurrency", dest="job_concurrency", type=int, default=JobLimits.concurrency,
+                      help="jobs this gateway runs at once (0: a front-only gateway; needs --jobs redis://…)")
     jobs.add_argument("--max-queued-jobs", type=int, default=JobLimits.max_queued,
                       help="unfinished jobs accepted before submits get 429")
     jobs.add_argument("--max-jobs-per-submit", type=int, default=JobLimits.max_per_submit)
     jobs.add_argument("--max-body-bytes", type=int, default=JobLimits.max_body_bytes, help="submit body limit (413)")
-    jobs.add_argument("--job-ttl", type=float, default=JobLimits.ttl, help="seconds finished job results are kept")
     jobs.add_argument("--documents-dir", type=Path, help="where {\"path\": ...} jobs may read documents from")
+    add_store_arguments(jobs)
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
@@ -303,7 +306,8 @@ def config_from(args: argparse.Namespace) -> GatewayConfig:
     tokenizer = artifact(TOKENIZER_FILE)
     jobs = JobLimits(concurrency=args.job_concurrency, max_queued=args.max_queued_jobs,
                      max_per_submit=args.max_jobs_per_submit, max_body_bytes=args.max_body_bytes, ttl=args.job_ttl,
-                     documents_dir=args.documents_dir)
+                     documents_dir=args.documents_dir, store=args.jobs, claim_idle=args.claim_idle,
+                     max_deliveries=args.max_deliveries, grace=args.grace)
     limits = Limits(pexec_body_bytes=args.max_pexec_body_bytes, embeddings_body_bytes=args.max_embeddings_body_bytes,
                     max_invocations=args.max_invocations, max_pending_invocations=args.max_pending_invocations,
                     triton_timeout=args.triton_timeout)
@@ -319,10 +323,19 @@ def run(args: argparse.Namespace) -> int:
     if refusal:
         print(f"gateway: {refusal}", file=sys.stderr)
         return 2
+    try:
+        gateway = Gateway(config)
+    except ValueError as exc:  # a --jobs value it cannot use
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    if config.jobs.concurrency < 1 and isinstance(gateway.jobs.store, DiskJobStore):
+        print("gateway: --workers 0 would leave the disk store's jobs unrun; it is for gateways in front of a "
+              "shared store (--jobs redis://…) whose jobs separate workers run", file=sys.stderr)
+        return 2
     openai = "/v1/embeddings, /v1/models" if config.tokenizer_json else \
         f"no /v1 routes: {artifact(TOKENIZER_FILE)} is missing (make model)"
     print(f"gateway on http://{args.host}:{args.port} -> Triton {args.triton}: NVCF pexec (functions: "
           f"{', '.join(sorted(config.functions))}), {openai}, jobs on gRPC {args.triton_grpc} (/v1/submit_job, "
           f"/v1/fetch_job); auth {'on' if config.api_key else 'off'}", flush=True)
-    web.run_app(Gateway(config).app(), host=args.host, port=args.port, print=None)
+    web.run_app(gateway.app(), host=args.host, port=args.port, print=None)
     return 0

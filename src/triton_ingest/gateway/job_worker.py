@@ -1,0 +1,186 @@
+"""Workers that run a job store's jobs on Triton's ``ingest_stream`` over gRPC.
+
+In the gateway (``--workers N``, the default 4) or on their own (``triton-ingest-server worker
+--jobs redis://…``). Each of ``concurrency`` loops claims a job, streams it through Triton (the
+native ``AsyncClient``, ``triton_timeout`` per call; its responses carry the pages done, without a
+file system shared with Triton), publishes progress and stores the outcome. A loop outlives any
+error of one job, and of the store. :meth:`JobWorker.stop` stops claiming, lets running jobs finish
+for ``grace`` seconds, then cancels their streams and hands them back to the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from triton_ingest_client import AsyncClient, IngestResult, TritonIngestClientError
+from triton_ingest_client._errors import reason_of
+
+from ..jobs import JOBS_ENV, open_store
+from ..jobs.disk import DiskJobStore
+from ..jobs.store import Claim, JobStore, failed_item
+
+log = logging.getLogger("triton_ingest.gateway.jobs")
+STORE_RETRY_S = 1.0  # how long a loop waits after the store failed it
+
+
+class JobWorker:
+    def __init__(self, store: JobStore, triton_grpc: str, concurrency: int, triton_timeout: float = 600.0):
+        self.store, self.triton_grpc, self.triton_timeout = store, triton_grpc, triton_timeout
+        self.concurrency = concurrency
+        self.name = f"{socket.gethostname()}-{os.getpid()}"
+        self.stopping = False
+        self.running: dict[asyncio.Task, Claim | None] = {}  # loop -> the job it runs (None: waiting for one)
+
+    async def start(self) -> None:
+        self.client = AsyncClient(self.triton_grpc, "grpc", timeout=self.triton_timeout)
+        for _ in range(self.concurrency):
+            task = asyncio.create_task(self._loop())
+            self.running[task] = None
+
+    async def stop(self, grace: float) -> None:
+        """Claim nothing more; give running jobs ``grace`` seconds, then hand them back."""
+        self.stopping = True
+        for task, claim in self.running.items():
+            if claim is None:
+                task.cancel()
+        busy = [task for task, claim in self.running.items() if claim is not None]
+        if busy:
+            _done, late = await asyncio.wait(busy, timeout=grace)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*self.running, return_exceptions=True)
+        await self.client.close()
+
+    async def _loop(self) -> None:
+        me = asyncio.current_task()
+        while not self.stopping:
+            try:
+                claim = await self.store.claim(self.name)
+            except Exception as exc:  # the store is down: wait and look again
+                log.warning("worker %s: the job store failed (%s); retrying in %.0f s", self.name, exc, STORE_RETRY_S)
+                await asyncio.sleep(STORE_RETRY_S)
+                continue
+            self.running[me] = claim
+            try:
+                await self._run(claim)
+            finally:
+                self.running[me] = None
+
+    async def _run(self, claim: Claim) -> None:
+        started = time.monotonic()
+        keeper = asyncio.create_task(self._keep_reporting(claim))
+        try:
+            item, embeddings, outcome = await self._ingest(claim)
+        except asyncio.CancelledError:
+            keeper.cancel()
+            await asyncio.shield(self._hand_back(claim))
+            raise
+        keeper.cancel()
+        try:
+            await self.store.finish(claim, item, embeddings)
+        except Exception:  # the entry stays claimed: another worker takes it over after the idle time
+            log.exception("job %s: its outcome could not be stored", claim.job_id)
+        print(f"job {claim.job_id} {outcome} in {time.monotonic() - started:.1f} s", flush=True)
+
+    async def _ingest(self, claim: Claim):
+        """``(item, embeddings, outcome)``: the job's final item, and a line for the log."""
+        def progress(p) -> None:
+            claim.progress = p.percent
+
+        try:
+            data = claim.data if claim.data is not None else await asyncio.to_thread(Path(claim.path).read_bytes)
+            result = await self.client.ingest(data, claim.options, progress, claim.filename, stream=True)
+            return done_item(claim, result), result.embeddings, \
+                f"done: {result.summary.get('pages')} pages, {result.summary.get('chunks')} chunks"
+        except (TritonIngestClientError, OSError) as exc:
+            reason = reason_of(exc) if isinstance(exc, TritonIngestClientError) else "invalid_input"
+            message = str(exc) if isinstance(exc, TritonIngestClientError) else f"cannot read the document: {exc.strerror}"
+            return failed_item(claim.job_id, claim.filename, reason, message, claim.progress), None, \
+                f"failed ({reason}): {message}"
+        except Exception:  # a bug: the job fails with a generic message, the traceback stays in the log
+            log.exception("job %s", claim.job_id)
+            return failed_item(claim.job_id, claim.filename, "server_error", "internal error in the worker",
+                               claim.progress), None, "failed (server_error)"
+
+    async def _keep_reporting(self, claim: Claim) -> None:
+        while True:
+            try:
+                await self.store.report(claim)
+            except Exception as exc:
+                log.warning("job %s: progress not stored (%s)", claim.job_id, exc)
+            await asyncio.sleep(0.25)
+
+    async def _hand_back(self, claim: Claim) -> None:
+        try:
+            await self.store.hand_back(claim)
+            print(f"job {claim.job_id} handed back", flush=True)
+        except Exception:
+            log.exception("job %s: not handed back; it is taken over once its claim goes idle", claim.job_id)
+
+
+def done_item(claim: Claim, result: IngestResult) -> dict:
+    """A finished job's item; its embeddings are added by the store."""
+    summary = {k: v for k, v in result.summary.items() if k != "final"}
+    return {"job_id": claim.job_id, "status": "done", "progress": 100, "filename": claim.filename,
+            "result": {"summary": summary, "chunks": list(result.chunks)}}
+
+
+def add_store_arguments(group: argparse._ArgumentGroup) -> None:
+    """The job store's flags, the same for the gateway and the ``worker`` command."""
+    group.add_argument("--jobs", metavar="URL", help=f"job store: redis://HOST:PORT/DB (shared by gateways and "
+                       f"workers) or 'disk' (the work dir, one gateway); default ${JOBS_ENV}, else disk")
+    group.add_argument("--job-ttl", type=float, default=3600.0, help="seconds finished job results are kept")
+    group.add_argument("--claim-idle", type=float, default=60.0,
+                       help="Redis: seconds a running job's worker may stay silent before another takes the job over")
+    group.add_argument("--max-deliveries", type=int, default=3,
+                       help="Redis: workers a job may be given before it fails with reason worker_lost")
+    group.add_argument("--grace", type=float, default=8.0,
+                       help="seconds running jobs get to finish on SIGTERM before they are handed back")
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--triton-grpc", default="localhost:8001", help="Triton gRPC address")
+    parser.add_argument("--concurrency", type=int, default=4, help="jobs run at once")
+    parser.add_argument("--triton-timeout", type=float, default=600.0, help="seconds any one call to Triton may take")
+    add_store_arguments(parser.add_argument_group("job store"))
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """``triton-ingest-server worker``: run a shared store's jobs until SIGTERM or SIGINT."""
+    try:
+        store = open_store(args.jobs, Path("."), args.job_ttl, args.claim_idle, args.max_deliveries)
+    except ValueError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(store, DiskJobStore) or args.concurrency < 1:
+        print(f"worker: needs --jobs redis://… (or ${JOBS_ENV}) and --concurrency of at least 1; the disk store "
+              "is run by its own gateway", file=sys.stderr)
+        return 2
+    asyncio.run(_work_until_stopped(store, args))
+    return 0
+
+
+async def _work_until_stopped(store: JobStore, args: argparse.Namespace) -> None:
+    await store.open()
+    worker = JobWorker(store, args.triton_grpc, args.concurrency, args.triton_timeout)
+    await worker.start()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    where = urlsplit(args.jobs or os.environ.get(JOBS_ENV, ""))
+    print(f"worker {worker.name}: {args.concurrency} jobs at once from {where.scheme}://{where.hostname}:{where.port}"
+          f"{where.path} on Triton gRPC {args.triton_grpc}", flush=True)
+    await stop.wait()
+    print(f"worker {worker.name}: stopping; running jobs get {args.grace:g} s", flush=True)
+    await worker.stop(args.grace)
+    await store.close()
+    print(f"worker {worker.name}: stopped", flush=True)
