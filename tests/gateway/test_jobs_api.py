@@ -23,7 +23,7 @@ from triton_ingest_client import Client, GatewayJobs
 from support.clients import TRITON_ONLY
 from support.commands import CLIENT_CLI
 from support.documents import make_docx, make_pdf
-from support.gateway import API_KEY, start_gateway, start_worker
+from support.gateway import API_KEY, call, fetch, finished, start_gateway, start_worker, submit
 from support.redis_server import RedisServer
 from support.waiting import wait_until
 from triton_ingest.serving.server import free_port
@@ -68,40 +68,6 @@ def gateway(request, server, tmp_path_factory, documents_dir):
     for child in filter(None, (process, worker)):
         child.terminate()
         child.wait(30)
-
-
-def call(url: str, path: str, body=None, key: str | None = API_KEY, raw: bytes | None = None) -> tuple[int, dict]:
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url + path, data=data, headers=headers), timeout=120) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def submit(url: str, jobs) -> list[str]:
-    status, body = call(url, "/v1/submit_job", jobs)
-    assert status == 200, body
-    assert all(uuid.UUID(i).version == 4 for i in body["job_ids"])
-    return body["job_ids"]
-
-
-def fetch(url: str, ids: list[str]) -> list[dict]:
-    status, body = call(url, "/v1/fetch_job?" + urllib.parse.urlencode({"job_ids": ",".join(ids)}))
-    assert status == 200, body
-    assert [item["job_id"] for item in body["results"]] == ids
-    return body["results"]
-
-
-def finished(url: str, ids: list[str], timeout: float = 120.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        items = fetch(url, ids)
-        if all(item["status"] != "pending" for item in items):
-            return items
-        assert time.monotonic() < deadline, f"jobs still pending after {timeout:.0f} s: {items}"
-        time.sleep(0.1)
 
 
 def b64(data: bytes) -> str:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
 from pathlib import Path
 
 from support.commands import CLIENT_CLI, SERVER_CLI
@@ -47,3 +53,37 @@ def start_worker(server, log: Path, *extra: str, triton_grpc: str | None = None)
         process.kill()
         raise
     return process
+
+
+def call(url: str, path: str, body=None, key: str | None = API_KEY, raw: bytes | None = None) -> tuple[int, dict]:
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url + path, data=data, headers=headers), timeout=120) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def submit(url: str, jobs) -> list[str]:
+    status, body = call(url, "/v1/submit_job", jobs)
+    assert status == 200, body
+    assert all(uuid.UUID(i).version == 4 for i in body["job_ids"])
+    return body["job_ids"]
+
+
+def fetch(url: str, ids: list[str]) -> list[dict]:
+    status, body = call(url, "/v1/fetch_job?" + urllib.parse.urlencode({"job_ids": ",".join(ids)}))
+    assert status == 200, body
+    assert [item["job_id"] for item in body["results"]] == ids
+    return body["results"]
+
+
+def finished(url: str, ids: list[str], timeout: float = 120.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        items = fetch(url, ids)
+        if all(item["status"] != "pending" for item in items):
+            return items
+        assert time.monotonic() < deadline, f"jobs still pending after {timeout:.0f} s: {items}"
+        time.sleep(0.1)

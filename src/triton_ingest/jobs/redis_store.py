@@ -28,7 +28,11 @@ import time
 
 import numpy as np
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .store import (WORKER_LOST, Claim, JobStore, NewJob, QueueFull, as_json, failed_item, is_job_id, new_id,
                     not_found_item, pending_item, with_embeddings)
@@ -53,7 +57,10 @@ class RedisJobStore(JobStore):
         return f"{self.prefix}:result:{job_id}"
 
     async def open(self) -> None:
-        self.redis = aioredis.from_url(self.url)
+        # a restarted Redis: pooled connections are stale; each call reconnects, retrying for about 3 s
+        retry = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=6)
+        self.redis = aioredis.from_url(self.url, retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError],
+                                       health_check_interval=30)
         try:
             await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
         except ResponseError as exc:

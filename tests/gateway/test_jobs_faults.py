@@ -1,0 +1,154 @@
+"""Jobs at scale on Redis, with every part a real process: front-only gateways (``--workers 0``),
+``worker`` processes, a real ``redis-server`` and Triton. Each fault has its own test; each waits on
+state it can observe (a job's state in Redis, a log line), never on a sleep."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from triton_ingest_client import Client
+
+from support.clients import TRITON_ONLY
+from support.gateway import fetch, finished, start_gateway, start_worker, submit
+from support.redis_server import RedisServer
+from support.waiting import wait_until
+from triton_ingest.serving.server import free_port
+
+pytestmark = TRITON_ONLY
+
+
+@pytest.fixture
+def redis(tmp_path):
+    server = RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def processes():
+    """Every process a test starts; whatever is left is killed at its end."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def front(server, redis, tmp_path, processes, name: str) -> tuple[subprocess.Popen, str]:
+    process, url = start_gateway(server, tmp_path / f"{name}.log", "--jobs", redis.url, "--workers", "0",
+                                 command="gateway")
+    processes.append(process)
+    return process, url
+
+
+def worker(server, redis, tmp_path, processes, name: str, *extra: str, dead_triton: bool = False) -> subprocess.Popen:
+    """A worker process; ``dead_triton`` points it at a port nothing answers, so its jobs stay in retries."""
+    process = start_worker(server, tmp_path / f"{name}.log", "--jobs", redis.url, *extra,
+                           triton_grpc=f"localhost:{free_port()}" if dead_triton else None)
+    processes.append(process)
+    return process
+
+
+def job_field(redis, job_id: str, field: str) -> str:
+    value = redis.client().hget(f"triton-ingest:job:{job_id}", field)
+    return value.decode() if value else ""
+
+
+def test_a_worker_killed_mid_job_has_its_job_finished_by_another(server, redis, tmp_path, processes):
+    _, url = front(server, redis, tmp_path, processes, "gateway")
+    doomed = worker(server, redis, tmp_path, processes, "doomed", "--claim-idle", "2", dead_triton=True)
+    [job_id] = submit(url, {"data": "Taken over after its first worker died.", "filename": "t.txt"})
+    wait_until(lambda: job_field(redis, job_id, "state") == "running", "the first worker to take the job")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(10)
+    assert fetch(url, [job_id])[0]["status"] == "pending"
+    worker(server, redis, tmp_path, processes, "survivor", "--claim-idle", "2")
+    [item] = finished(url, [job_id])
+    assert item["status"] == "done", item
+    with Client(server.http_url) as direct:
+        assert [c["text"] for c in item["result"]["chunks"]] == direct.ingest(b"Taken over after its first worker "
+                                                                              b"died.", filename="t.txt").texts
+    assert redis.client().xlen("triton-ingest:queue") == 0
+
+
+def test_a_worker_stopped_with_sigterm_hands_its_job_back_within_its_grace(server, redis, tmp_path, processes):
+    """The take-over idle time is 300 s: only a hand-back lets the second worker run the job at once."""
+    _, url = front(server, redis, tmp_path, processes, "gateway")
+    stopping = worker(server, redis, tmp_path, processes, "stopping", "--claim-idle", "300", "--grace", "1",
+                      dead_triton=True)
+    [job_id] = submit(url, {"data": "Handed back on SIGTERM.", "filename": "h.txt"})
+    wait_until(lambda: job_field(redis, job_id, "state") == "running", "the first worker to take the job")
+    started = time.monotonic()
+    stopping.send_signal(signal.SIGTERM)
+    assert stopping.wait(30) == 0
+    log = (tmp_path / "stopping.log").read_text()
+    assert f"job {job_id} handed back" in log and "stopped" in log, log
+    print(f"SIGTERM to exit with a job in flight: {time.monotonic() - started:.1f} s (grace 1 s)")
+    assert job_field(redis, job_id, "state") == "queued"
+    worker(server, redis, tmp_path, processes, "next", "--claim-idle", "300")
+    assert finished(url, [job_id])[0]["status"] == "done"
+
+
+def test_one_of_two_gateways_killed_the_other_answers_for_every_id(server, redis, tmp_path, processes):
+    first, first_url = front(server, redis, tmp_path, processes, "first")
+    _, second_url = front(server, redis, tmp_path, processes, "second")
+    worker(server, redis, tmp_path, processes, "worker")
+    ids = submit(first_url, [{"data": f"Submitted to the first gateway, number {i}."} for i in range(4)])
+    ids += submit(second_url, [{"data": f"Submitted to the second gateway, number {i}."} for i in range(2)])
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    items = finished(second_url, ids)
+    assert [item["status"] for item in items] == ["done"] * 6
+    assert items[1]["result"]["chunks"][0]["text"] == "Submitted to the first gateway, number 1."
+
+
+def test_queued_jobs_survive_a_redis_restart_and_the_gateway_reconnects(server, redis, tmp_path, processes):
+    _, url = front(server, redis, tmp_path, processes, "gateway")
+    ids = submit(url, [{"data": f"Queued across a Redis restart, {i}."} for i in range(3)])
+    redis.restart()
+    assert [item["status"] for item in fetch(url, ids)] == ["pending"] * 3
+    worker(server, redis, tmp_path, processes, "worker")
+    items = finished(url, ids)
+    assert [item["result"]["chunks"][0]["text"] for item in items] == [f"Queued across a Redis restart, {i}."
+                                                                       for i in range(3)]
+
+
+def test_jobs_on_an_unreachable_triton_fail_as_unavailable_and_none_is_lost(server, redis, tmp_path, processes):
+    _, url = front(server, redis, tmp_path, processes, "gateway")
+    worker(server, redis, tmp_path, processes, "worker", "--concurrency", "2", dead_triton=True)
+    ids = submit(url, [{"data": f"No Triton for job {i}."} for i in range(3)])
+    items = finished(url, ids, timeout=180)  # each job waits out the client's retries (about 8 to 16 s)
+    assert [(item["status"], item["error"]["reason"]) for item in items] == [("failed", "unavailable")] * 3
+    assert redis.client().xlen("triton-ingest:queue") == 0
+
+
+def test_a_burst_from_sixteen_submitters_through_two_gateways_and_three_workers(server, redis, tmp_path, processes):
+    """500 one-line jobs: every job ends exactly once, each with its own document's text."""
+    urls = [front(server, redis, tmp_path, processes, f"gateway{n}")[1] for n in range(2)]
+    for n in range(3):
+        worker(server, redis, tmp_path, processes, f"worker{n}", "--concurrency", "4")
+
+    def submitter(n: int) -> list[tuple[str, str]]:
+        texts = [f"Burst job {n}-{i}: submitter {n}, item {i}." for i in range(500 // 16 + (n < 500 % 16))]
+        ids = []
+        for start in range(0, len(texts), 8):
+            ids += submit(urls[n % 2], [{"data": t} for t in texts[start:start + 8]])
+        return list(zip(ids, texts))
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        jobs = [job for batch in pool.map(submitter, range(16)) for job in batch]
+    assert len(jobs) == 500 and len({job_id for job_id, _ in jobs}) == 500
+    items = []
+    for start in range(0, 500, 100):
+        items += finished(urls[start // 100 % 2], [job_id for job_id, _ in jobs[start:start + 100]], timeout=600)
+    print(f"500 jobs through 2 gateways and 3 workers: {time.monotonic() - started:.1f} s")
+    assert [item["result"]["chunks"][0]["text"] for item in items] == [text for _, text in jobs]
+    assert all(item["status"] == "done" and len(item["result"]["chunks"]) == 1 for item in items)
+    runs = sum((tmp_path / f"worker{n}.log").read_text().count(" done: ") for n in range(3))
+    assert runs == 500  # each job ran once: none twice, none lost
