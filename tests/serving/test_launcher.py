@@ -11,9 +11,11 @@ import sysconfig
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from support.commands import SERVER_CLI
+from support.waiting import wait_until
 from triton_ingest.paths import DEFAULT_MODEL_REPOSITORY
 from triton_ingest.serving.server import (
     NVCF_HEADER_PATTERN,
@@ -122,3 +124,31 @@ def test_serve_exits_nonzero_with_the_model_error(tmp_path):
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 1
     assert "failed to start" in output and "deliberately broken for a test" in output
+
+
+@pytest.mark.integration
+def test_a_killed_launcher_takes_tritonserver_with_it_and_its_ports_are_free_again(tmp_path):
+    """SIGKILL (what a stop budget ends in) can catch the launcher mid-drain, before it stops
+    tritonserver, which runs in its own session: PR_SET_PDEATHSIG ends it with its launcher."""
+    empty = tmp_path / "repository"
+    empty.mkdir()
+    ports = [str(free_port()) for _ in range(3)]
+    serve = ("serve", "--model-repository", str(empty), "--http-port", ports[0], "--grpc-port", ports[1],
+             "--metrics-port", ports[2])
+    launcher = start_cli(*serve)
+    wait_for_line(launcher, "triton-ingest: ready")
+    [server] = [p for p in psutil.Process(launcher.pid).children() if p.name() == "tritonserver"]
+    launcher.kill()
+    launcher.wait(10)
+    wait_until(lambda: not _alive(server), "tritonserver to die with its launcher", timeout=60)
+    again = start_cli(*serve)  # the same ports: nothing holds them any more
+    wait_for_line(again, "triton-ingest: ready")
+    again.send_signal(signal.SIGTERM)
+    assert again.wait(timeout=60) == 0
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

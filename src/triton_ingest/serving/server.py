@@ -9,6 +9,7 @@ with the server's own error lines, if the server exits or a model fails to load.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..models.artifacts import ENV_VAR, artifact_dir
 from ..paths import BUILD, DEFAULT_MODEL_REPOSITORY
@@ -30,6 +32,7 @@ from .repository import bls_callers
 from .watchdog import StubWatchdog, drain, new_token, restricted_api_args
 
 NVCF_HEADER_PATTERN = "(nvcf-.*|NVCF-.*)"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ServerStartError(RuntimeError):
@@ -106,6 +109,25 @@ class LocalEndpoints:
         return f"localhost:{self.grpc_port}"
 
 
+def die_with_launcher() -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets SIGKILL when the thread that started it ends (Linux
+    ``PR_SET_PDEATHSIG``), so a launcher killed mid-drain leaves no tritonserver holding its ports.
+    Start servers from a thread that lives as long as they do (the main thread, in every launcher
+    here). Elsewhere than Linux it does nothing."""
+    launcher = os.getpid()
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return lambda: None
+
+    def in_child() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != launcher:  # it died before the line above: nobody would stop this child
+            os._exit(1)
+
+    return in_child
+
+
 @dataclass
 class TritonServer(LocalEndpoints):
     """One tritonserver process; use as a context manager or call start()/stop()."""
@@ -166,6 +188,7 @@ class TritonServer(LocalEndpoints):
         self.process = subprocess.Popen(
             self.command(), env=server_env({**os.environ, **self.env}), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the launcher, which then stops the server
+            preexec_fn=die_with_launcher(),  # ... and a launcher that is killed takes the server with it
         )
         log.close()
         self.wait_ready(timeout)

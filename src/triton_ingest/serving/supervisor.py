@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 
-from .server import http_ready
+from .server import die_with_launcher, http_ready
 from .watchdog import StubWatchdog, drain, new_token, restricted_api_args
 
 
@@ -43,7 +43,7 @@ def supervise(command: list[str], drained: tuple[tuple[str, ...], ...], ready_ti
     """Run ``command`` (tritonserver) under the watchdog; on SIGTERM/SIGINT drain the models
     ``drained`` (those making BLS calls), then stop."""
     token = new_token()
-    process = subprocess.Popen([*command, *restricted_api_args(token)])
+    process = subprocess.Popen([*command, *restricted_api_args(token)], preexec_fn=die_with_launcher())
     url = f"localhost:{flag(command, 'http-port', '8000')}"  # 8000: Triton's default
     watchdog: list[StubWatchdog] = []
     stopping, lock = threading.Event(), threading.Lock()  # the lock orders watchdog start vs. drain
