@@ -199,3 +199,15 @@ async def _until(read, status: str, timeout: float = 30.0) -> dict:
             await asyncio.sleep(0.05)
         return got
     return await asyncio.wait_for(poll(), timeout)
+
+
+def test_a_redis_emptied_under_a_worker_gets_its_group_back_and_new_jobs_run(redis_server, tmp_path):
+    async def scenario():
+        store = await opened(redis_server.url, tmp_path)
+        await store.redis.flushall()  # the stream and its group are gone; a submit recreates only the stream
+        [job_id] = await store.submit([NewJob(b"after", "a.txt", {})], 10)
+        claim = await asyncio.wait_for(store.claim("w"), 30)
+        assert claim.job_id == job_id and claim.data == b"after"
+        await store.close()
+
+    run(scenario())

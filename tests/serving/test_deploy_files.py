@@ -16,6 +16,8 @@ import tomllib
 import yaml
 
 from triton_ingest.gateway import nvcf_local as gateway
+from triton_ingest.gateway.job_worker import add_worker_arguments
+from triton_ingest.jobs.redis_store import GROUP, RedisJobStore
 from triton_ingest.gateway.nvcf_deploy import RESERVED_PORTS as NVCF_RESERVED_PORTS
 from triton_ingest.models.engine import TENSORRT_VERSION, TRITON_IMAGE
 from triton_ingest.paths import DEPLOY, REPO_ROOT
@@ -23,6 +25,7 @@ from triton_ingest.serving.server import NVCF_HEADER_PATTERN
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 K8S = sorted((DEPLOY / "k8s").glob("*.yaml"))
+REDIS_URL = "redis://triton-ingest-redis:6379/0"  # the job store every gateway and worker shares
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -90,27 +93,37 @@ def test_deployment_has_gpu_probes_and_memory_backed_shm():
 
 
 def test_hpa_scales_on_the_metric_the_adapter_rule_exposes():
-    hpa = k8s("HorizontalPodAutoscaler")["spec"]
+    hpa = k8s("HorizontalPodAutoscaler", "triton-ingest")["spec"]
     target = k8s("Deployment", hpa["scaleTargetRef"]["name"])["spec"]["template"]["spec"]["containers"][0]
-    assert target["resources"]["limits"]["nvidia.com/gpu"] == 1  # Triton scales, not the one-replica gateway
+    assert target["resources"]["limits"]["nvidia.com/gpu"] == 1  # the GPU Deployment: Triton scales on its queue
     metric = hpa["metrics"][0]["pods"]["metric"]["name"]
     rules = yaml.safe_load(k8s("ConfigMap")["data"]["config.yaml"])["rules"]
     assert [r["name"]["as"] for r in rules] == [metric] == ["nv_inference_pending_request_count"]
     assert metric in rules[0]["seriesQuery"]
 
 
-def test_gateway_is_one_replica_in_front_of_the_triton_service_and_owns_its_job_volume():
+def parsed_command(container: dict, command: str, add_arguments) -> argparse.Namespace:
+    """The container's ``triton-ingest-server COMMAND`` flags, read by that command's own parser."""
+    assert container["command"][:2] == ["triton-ingest-server", command]
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(container["command"][2:])  # every flag is one the command has
+
+
+def test_stateless_gateways_roll_one_at_a_time_in_front_of_the_triton_service():
     deployment = k8s("Deployment", "triton-ingest-gateway")
-    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] >= 2 and deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pdb = k8s("PodDisruptionBudget", "triton-ingest-gateway")["spec"]
+    assert pdb["selector"] == deployment["spec"]["selector"] and pdb["minAvailable"] == 1
     pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
-    assert container["command"][:2] == ["triton-ingest-server", "gateway"]
-    parser = argparse.ArgumentParser()
-    gateway.add_arguments(parser)
-    args = parser.parse_args(container["command"][2:])  # every flag is one the gateway has
+    args = parsed_command(container, "gateway", gateway.add_arguments)
     triton = k8s("Service", "triton-ingest")["spec"]["ports"]
     assert args.triton == f"triton-ingest:{next(p['port'] for p in triton if p['name'] == 'http')}"
     assert args.triton_grpc == f"triton-ingest:{next(p['port'] for p in triton if p['name'] == 'grpc')}"
+    assert args.jobs == REDIS_URL and args.job_concurrency == 0  # front only: the workers run the jobs
+    assert not [v for v in pod["volumes"] if "persistentVolumeClaim" in v]  # no job volume
     port = container["ports"][0]["containerPort"]
     assert args.host == "0.0.0.0" and args.port == port and port not in NVCF_RESERVED_PORTS
     assert k8s("Service", "triton-ingest-gateway")["spec"]["ports"][0]["port"] == port
@@ -118,13 +131,41 @@ def test_gateway_is_one_replica_in_front_of_the_triton_service_and_owns_its_job_
     assert k8s("Service", "triton-ingest")["spec"]["selector"] != deployment["spec"]["selector"]["matchLabels"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
-    jobs = next(m for m in container["volumeMounts"] if m["mountPath"] == str(args.work_dir))
-    claim = next(v for v in pod["volumes"] if v["name"] == jobs["name"])["persistentVolumeClaim"]["claimName"]
-    assert k8s("PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteOnce"]
     [key] = container["env"]
     # required: a pod without its key Secret does not start (a gateway on 0.0.0.0 never runs open)
     assert key["name"] == args.api_key_env and key["valueFrom"]["secretKeyRef"].get("optional", False) is False
     assert "nvidia.com/gpu" not in container["resources"]["limits"] and pod["securityContext"]["runAsNonRoot"]
+
+
+def test_workers_share_the_gateways_redis_hand_back_within_their_grace_and_scale_on_the_backlog():
+    deployment = k8s("Deployment", "triton-ingest-worker")
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    args = parsed_command(container, "worker", add_worker_arguments)
+    gateway_args = parsed_command(k8s("Deployment", "triton-ingest-gateway")["spec"]["template"]["spec"]["containers"][0],
+                                  "gateway", gateway.add_arguments)
+    assert args.jobs == REDIS_URL and args.triton_grpc == gateway_args.triton_grpc and args.concurrency >= 1
+    assert args.job_ttl == gateway_args.job_ttl
+    assert args.grace < pod["terminationGracePeriodSeconds"]
+    fallback = k8s("HorizontalPodAutoscaler", "triton-ingest-worker")["spec"]
+    assert fallback["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    [scaled] = yaml.safe_load_all((DEPLOY / "k8s" / "keda" / "jobs-worker-scaledobject.yaml").read_text())
+    assert scaled["kind"] == "ScaledObject" and scaled["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    [trigger] = scaled["spec"]["triggers"]
+    store = RedisJobStore(REDIS_URL, 60)
+    assert trigger["type"] == "redis-streams"
+    assert (trigger["metadata"]["stream"], trigger["metadata"]["consumerGroup"]) == (store.stream, GROUP)
+    assert trigger["metadata"]["address"] == REDIS_URL.removeprefix("redis://").removesuffix("/0")
+
+
+def test_the_job_redis_persists_every_write_and_never_evicts():
+    redis = k8s("StatefulSet", "triton-ingest-redis")
+    command = redis["spec"]["template"]["spec"]["containers"][0]["command"]
+    flags = dict(zip(command[1::2], command[2::2]))
+    assert flags["--appendonly"] == "yes" and flags["--appendfsync"] == "always"
+    assert flags["--maxmemory-policy"] == "noeviction"
+    port = k8s("Service", "triton-ingest-redis")["spec"]["ports"][0]["port"]
+    assert REDIS_URL == f"redis://{redis['metadata']['name']}:{port}/0"
 
 
 @pytest.mark.integration

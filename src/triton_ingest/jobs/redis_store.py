@@ -61,6 +61,9 @@ class RedisJobStore(JobStore):
         retry = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=6)
         self.redis = aioredis.from_url(self.url, retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError],
                                        health_check_interval=30)
+        await self._create_group()
+
+    async def _create_group(self) -> None:
         try:
             await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
         except ResponseError as exc:
@@ -100,7 +103,13 @@ class RedisJobStore(JobStore):
 
     async def claim(self, consumer: str) -> Claim:
         while True:
-            entry = await self._reclaim(consumer) or await self._read(consumer)
+            try:
+                entry = await self._reclaim(consumer) or await self._read(consumer)
+            except ResponseError as exc:  # the stream or group went away (a Redis emptied under us)
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._create_group()  # from entry 0: entries added since are still delivered
+                continue
             claim = await self._load(entry, consumer) if entry else None
             if claim is not None:
                 return claim
