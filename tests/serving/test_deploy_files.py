@@ -177,3 +177,25 @@ def test_grpc_port_serves_the_standard_health_check_nvcf_uses(server):
         check = channel.unary_unary("/grpc.health.v1.Health/Check",
                                     request_serializer=lambda b: b, response_deserializer=lambda b: b)
         assert check(b"", timeout=10) == b"\x08\x01"  # HealthCheckResponse{status: SERVING}
+
+
+def test_compose_runs_triton_redis_two_gateways_workers_and_milvus_with_commands_the_parsers_accept():
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"triton", "redis", "gateway-1", "gateway-2", "worker", "milvus"} <= set(services)
+    redis_flags = dict(zip(services["redis"]["command"][1::2], services["redis"]["command"][2::2]))
+    assert redis_flags["--appendonly"] == "yes" and redis_flags["--appendfsync"] == "always"
+    gateways = [parsed_command({"command": ["triton-ingest-server", *services[name]["command"]]}, "gateway",
+                               gateway.add_arguments) for name in ("gateway-1", "gateway-2")]
+    worker = parsed_command({"command": ["triton-ingest-server", *services["worker"]["command"]]}, "worker",
+                            add_worker_arguments)
+    for name in ("gateway-1", "gateway-2", "worker"):
+        assert services[name]["entrypoint"] == ["triton-ingest-server"] and services[name]["image"] == \
+            services["triton"]["image"]
+    assert {g.jobs for g in gateways} == {worker.jobs} == {"redis://redis:6379/0"}
+    assert {g.triton_grpc for g in gateways} == {worker.triton_grpc} == {"triton:8001"}
+    assert all(g.job_concurrency == 0 and g.host == "0.0.0.0" for g in gateways)
+    assert [f"{g.port}:{g.port}" for g in gateways] == [services[n]["ports"][0] for n in ("gateway-1", "gateway-2")]
+    assert "8001:8001" in services["triton"]["ports"] and services["worker"]["deploy"]["replicas"] >= 2
+    assert worker.grace < int(services["worker"]["stop_grace_period"].removesuffix("s"))
+    assert services["milvus"]["command"] == ["milvus", "run", "standalone"]
