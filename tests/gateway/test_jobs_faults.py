@@ -9,7 +9,10 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import urllib.request
+
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from triton_ingest_client import Client
 
 from support.clients import TRITON_ONLY
@@ -54,6 +57,14 @@ def worker(server, redis, tmp_path, processes, name: str, *extra: str, dead_trit
     return process
 
 
+def metric(url: str, name: str, **labels: str) -> float:
+    """The sum of the samples ``name`` with ``labels`` at a ``/metrics`` URL (0 when there are none)."""
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and labels.items() <= sample.labels.items())
+
+
 def job_field(redis, job_id: str, field: str) -> str:
     value = redis.client().hget(f"triton-ingest:job:{job_id}", field)
     return value.decode() if value else ""
@@ -67,9 +78,11 @@ def test_a_worker_killed_mid_job_has_its_job_finished_by_another(server, redis, 
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(10)
     assert fetch(url, [job_id])[0]["status"] == "pending"
-    worker(server, redis, tmp_path, processes, "survivor", "--claim-idle", "2")
+    port = free_port()
+    worker(server, redis, tmp_path, processes, "survivor", "--claim-idle", "2", "--metrics-port", str(port))
     [item] = finished(url, [job_id])
     assert item["status"] == "done", item
+    assert metric(f"http://127.0.0.1:{port}/metrics", "triton_ingest_jobs_reclaimed_total") == 1
     with Client(server.http_url) as direct:
         assert [c["text"] for c in item["result"]["chunks"]] == direct.ingest(b"Taken over after its first worker "
                                                                               b"died.", filename="t.txt").texts
@@ -112,6 +125,9 @@ def test_queued_jobs_survive_a_redis_restart_and_the_gateway_reconnects(server, 
     ids = submit(url, [{"data": f"Queued across a Redis restart, {i}."} for i in range(3)])
     redis.restart()
     assert [item["status"] for item in fetch(url, ids)] == ["pending"] * 3
+    wait_until(lambda: metric(url + "/metrics", "triton_ingest_jobs_queued") == 3, "the queued gauge to show 3",
+               timeout=60)  # store-wide, read every 5 s: a front-only gateway shows the whole queue
+    assert metric(url + "/metrics", "triton_ingest_jobs_oldest_age_seconds") > 0
     worker(server, redis, tmp_path, processes, "worker")
     items = finished(url, ids)
     assert [item["result"]["chunks"][0]["text"] for item in items] == [f"Queued across a Redis restart, {i}."
@@ -120,18 +136,25 @@ def test_queued_jobs_survive_a_redis_restart_and_the_gateway_reconnects(server, 
 
 def test_jobs_on_an_unreachable_triton_fail_as_unavailable_and_none_is_lost(server, redis, tmp_path, processes):
     _, url = front(server, redis, tmp_path, processes, "gateway")
-    worker(server, redis, tmp_path, processes, "worker", "--concurrency", "2", dead_triton=True)
+    port = free_port()
+    worker(server, redis, tmp_path, processes, "worker", "--concurrency", "2", "--metrics-port", str(port),
+           dead_triton=True)
     ids = submit(url, [{"data": f"No Triton for job {i}."} for i in range(3)])
     items = finished(url, ids, timeout=180)  # each job waits out the client's retries (about 8 to 16 s)
     assert [(item["status"], item["error"]["reason"]) for item in items] == [("failed", "unavailable")] * 3
     assert redis.client().xlen("triton-ingest:queue") == 0
+    metrics = f"http://127.0.0.1:{port}/metrics"
+    assert metric(metrics, "triton_ingest_jobs_finished_total", status="failed", reason="unavailable") == 3
+    assert metric(metrics, "triton_ingest_job_stage_seconds_count", stage="ingest") == 3
+    assert metric(metrics, "triton_ingest_job_stage_seconds_sum", stage="ingest") >= 3 * 3.5  # retried first
 
 
 def test_a_burst_from_sixteen_submitters_through_two_gateways_and_three_workers(server, redis, tmp_path, processes):
     """500 one-line jobs: every job ends exactly once, each with its own document's text."""
     urls = [front(server, redis, tmp_path, processes, f"gateway{n}")[1] for n in range(2)]
-    for n in range(3):
-        worker(server, redis, tmp_path, processes, f"worker{n}", "--concurrency", "4")
+    ports = [free_port() for _ in range(3)]
+    for n, port in enumerate(ports):
+        worker(server, redis, tmp_path, processes, f"worker{n}", "--concurrency", "4", "--metrics-port", str(port))
 
     def submitter(n: int) -> list[tuple[str, str]]:
         texts = [f"Burst job {n}-{i}: submitter {n}, item {i}." for i in range(500 // 16 + (n < 500 % 16))]
@@ -152,3 +175,7 @@ def test_a_burst_from_sixteen_submitters_through_two_gateways_and_three_workers(
     assert all(item["status"] == "done" and len(item["result"]["chunks"]) == 1 for item in items)
     runs = sum((tmp_path / f"worker{n}.log").read_text().count(" done: ") for n in range(3))
     assert runs == 500  # each job ran once: none twice, none lost
+    workers = [f"http://127.0.0.1:{port}/metrics" for port in ports]
+    assert sum(metric(w, "triton_ingest_jobs_finished_total", status="done") for w in workers) == 500
+    assert sum(metric(w, "triton_ingest_job_stage_seconds_count", stage="wait") for w in workers) == 500
+    assert sum(metric(u + "/metrics", "triton_ingest_jobs_submitted_total") for u in urls) == 500

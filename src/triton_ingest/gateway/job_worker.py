@@ -21,12 +21,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from prometheus_client import start_http_server
 from triton_ingest_client import AsyncClient, IngestResult, TritonIngestClientError
 from triton_ingest_client._errors import reason_of
 
 from ..jobs import JOBS_ENV, open_store
 from ..jobs.disk import DiskJobStore
 from ..jobs.store import Claim, JobStore, failed_item
+from . import job_metrics as metrics
 
 log = logging.getLogger("triton_ingest.gateway.jobs")
 STORE_RETRY_S = 1.0  # how long a loop waits after the store failed it
@@ -77,18 +79,29 @@ class JobWorker:
 
     async def _run(self, claim: Claim) -> None:
         started = time.monotonic()
+        metrics.STAGE.labels("wait").observe(max(0.0, time.time() - claim.submitted))
+        if claim.delivery > 1:
+            metrics.RECLAIMED.inc()
         keeper = asyncio.create_task(self._keep_reporting(claim))
+        metrics.RUNNING_HERE.inc()
         try:
             item, embeddings, outcome = await self._ingest(claim)
         except asyncio.CancelledError:
             keeper.cancel()
             await asyncio.shield(self._hand_back(claim))
             raise
+        finally:
+            metrics.RUNNING_HERE.dec()
         keeper.cancel()
+        ingested = time.monotonic()
+        metrics.STAGE.labels("ingest").observe(ingested - started)
         try:
             await self.store.finish(claim, item, embeddings)
         except Exception:  # the entry stays claimed: another worker takes it over after the idle time
             log.exception("job %s: its outcome could not be stored", claim.job_id)
+            return
+        metrics.STAGE.labels("store").observe(time.monotonic() - ingested)
+        metrics.FINISHED.labels(item["status"], item.get("error", {}).get("reason", "")).inc()
         print(f"job {claim.job_id} {outcome} in {time.monotonic() - started:.1f} s", flush=True)
 
     async def _ingest(self, claim: Claim):
@@ -122,6 +135,7 @@ class JobWorker:
     async def _hand_back(self, claim: Claim) -> None:
         try:
             await self.store.hand_back(claim)
+            metrics.HANDED_BACK.inc()
             print(f"job {claim.job_id} handed back", flush=True)
         except Exception:
             log.exception("job %s: not handed back; it is taken over once its claim goes idle", claim.job_id)
@@ -151,6 +165,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--triton-grpc", default="localhost:8001", help="Triton gRPC address")
     parser.add_argument("--concurrency", type=int, default=4, help="jobs run at once")
     parser.add_argument("--triton-timeout", type=float, default=600.0, help="seconds any one call to Triton may take")
+    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)")
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics port (0.0.0.0 in a pod)")
     add_store_arguments(parser.add_argument_group("job store"))
 
 
@@ -173,6 +189,9 @@ async def _work_until_stopped(store: JobStore, args: argparse.Namespace) -> None
     await store.open()
     worker = JobWorker(store, args.triton_grpc, args.concurrency, args.triton_timeout)
     await worker.start()
+    following = asyncio.create_task(metrics.follow_store(store))
+    if args.metrics_port:
+        start_http_server(args.metrics_port, args.metrics_host)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
@@ -181,6 +200,7 @@ async def _work_until_stopped(store: JobStore, args: argparse.Namespace) -> None
           f"{where.path} on Triton gRPC {args.triton_grpc}", flush=True)
     await stop.wait()
     print(f"worker {worker.name}: stopping; running jobs get {args.grace:g} s", flush=True)
+    following.cancel()
     await worker.stop(args.grace)
     await store.close()
     print(f"worker {worker.name}: stopped", flush=True)

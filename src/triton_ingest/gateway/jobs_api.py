@@ -15,6 +15,8 @@
   Redis (``--jobs redis://…``: any number of gateways and workers). ``concurrency`` in-process
   workers (:mod:`.job_worker`) run them; 0 makes a front-only gateway, for Redis.
 - A store that cannot be reached answers 503, in OpenAI's error shape.
+- ``GET /metrics``: Prometheus metrics of the jobs (:mod:`.job_metrics`), without a key, as the
+  health routes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from aiohttp import web
 
 from ..jobs import open_store
 from ..jobs.store import NewJob, QueueFull
+from . import job_metrics as metrics
 from .job_worker import JobWorker
 from .jobs import JobRequestError, parse_jobs
 from .limits import BodyTooLarge, read_body
@@ -66,16 +69,19 @@ class JobsAPI:
         app.router.add_post("/v1/submit_job", self.submit)
         app.router.add_get("/v1/fetch_job", self.fetch)
         app.router.add_post("/v1/fetch_job", self.fetch)
+        app.router.add_get("/metrics", self.metrics)
         app.on_startup.append(self._start)
         app.on_shutdown.append(self._stop)
 
     async def _start(self, _app) -> None:
         await self.store.open()
         await self.worker.start()
-        self.housekeeping = asyncio.create_task(self._housekeeping_loop())
+        self.background = [asyncio.create_task(self._housekeeping_loop()),
+                           asyncio.create_task(metrics.follow_store(self.store))]
 
     async def _stop(self, _app) -> None:
-        self.housekeeping.cancel()
+        for task in self.background:
+            task.cancel()
         await self.worker.stop(self.limits.grace)
         await self.store.close()
 
@@ -102,6 +108,7 @@ class JobsAPI:
             return response
         except Exception as exc:
             return _store_down(exc)
+        metrics.SUBMITTED.inc(len(ids))
         return web.json_response({"job_ids": ids})
 
     async def fetch(self, request: web.Request) -> web.StreamResponse:
@@ -120,6 +127,10 @@ class JobsAPI:
         await response.write(b"]}")
         await response.write_eof()
         return response
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        body, content_type = metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def _housekeeping_loop(self) -> None:
         while True:

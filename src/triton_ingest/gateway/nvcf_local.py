@@ -14,7 +14,8 @@ Serves:
 - Finished results expire after ``ttl`` seconds (404 afterwards).
 - ``GET /v2/health/ready`` proxies Triton's readiness; ``GET /v2/health/live`` is the gateway's own.
 - ``POST /v1/embeddings`` and ``GET /v1/models``, OpenAI-compatible (when the tokenizer is built).
-- ``POST /v1/submit_job`` and ``GET /v1/fetch_job``, run on Triton's gRPC endpoint.
+- ``POST /v1/submit_job`` and ``GET /v1/fetch_job``, run on Triton's gRPC endpoint; ``GET /metrics``,
+  the jobs' Prometheus metrics (no key needed, as for the health routes).
 Function ids map to models: by default each model name is its own function id.
 With ``--api-key`` (or $NVCF_LOCAL_API_KEY) requests need ``Authorization: Bearer <key>``.
 Without a key it serves only on a loopback address, unless ``--insecure``.
@@ -127,7 +128,7 @@ class Gateway:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler):
-        if self.config.api_key and request.path not in ("/v2/health/ready", "/v2/health/live"):
+        if self.config.api_key and request.path not in ("/v2/health/ready", "/v2/health/live", "/metrics"):
             given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")  # any bytes
             if not hmac.compare_digest(given, f"Bearer {self.config.api_key}".encode()):
                 if request.path.startswith("/v1/"):

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .store import (INTERRUPTED, Claim, JobStore, NewJob, QueueFull, as_json, failed_item, is_job_id, new_id,
+from .store import (INTERRUPTED, Claim, JobStore, NewJob, QueueFull, Stats, as_json, failed_item, is_job_id, new_id,
                     not_found_item, pending_item, with_embeddings)
 
 log = logging.getLogger("triton_ingest.jobs")
@@ -113,6 +113,7 @@ class DiskJobStore(JobStore):
     def __init__(self, root: Path, ttl: float):
         self.files, self.ttl = JobFiles(root), ttl
         self.active: dict[str, Claim] = {}  # queued or running, in this process
+        self.running: set[str] = set()
         self.unstored: dict[str, tuple[float, bytes]] = {}  # (when, item) of failures the disk refused
 
     async def open(self) -> None:
@@ -126,7 +127,8 @@ class DiskJobStore(JobStore):
                 self._enqueue(job_id, meta)
 
     def _enqueue(self, job_id: str, meta: dict) -> None:
-        self.active[job_id] = Claim(job_id, meta["filename"], meta["options"], meta["path"], None)
+        self.active[job_id] = Claim(job_id, meta["filename"], meta["options"], meta["path"], None,
+                                    submitted=time.time())
         self.queue.put_nowait(job_id)
 
     async def submit(self, jobs: list[NewJob], max_unfinished: int) -> list[str]:
@@ -159,6 +161,7 @@ class DiskJobStore(JobStore):
                                                      f"the gateway could not read this job: {exc}"))
                 continue
             claim.path = meta["path"] or str(self.files.dir(claim.job_id) / "document")
+            self.running.add(claim.job_id)
             return claim
 
     async def report(self, claim: Claim) -> None:  # progress lives in the Claim itself
@@ -172,6 +175,7 @@ class DiskJobStore(JobStore):
             await self._salvage(claim)
         finally:
             self.active.pop(claim.job_id, None)
+            self.running.discard(claim.job_id)
 
     async def _salvage(self, claim: Claim) -> None:
         """A job whose end the disk refused: failed on disk if possible, else in memory."""
@@ -185,7 +189,13 @@ class DiskJobStore(JobStore):
             self.unstored[claim.job_id] = (time.monotonic(), item)
 
     async def hand_back(self, claim: Claim) -> None:
+        self.running.discard(claim.job_id)
         await asyncio.to_thread(self.files.mark, claim.job_id, "queued")  # run at the next start
+
+    async def stats(self) -> Stats:
+        oldest = min((claim.submitted for claim in self.active.values()), default=None)
+        return Stats(len(self.active) - len(self.running), len(self.running),
+                     0.0 if oldest is None else time.time() - oldest)
 
     async def housekeeping(self) -> None:
         try:

@@ -34,7 +34,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .store import (WORKER_LOST, Claim, JobStore, NewJob, QueueFull, as_json, failed_item, is_job_id, new_id,
+from .store import (WORKER_LOST, Claim, JobStore, NewJob, QueueFull, Stats, as_json, failed_item, is_job_id, new_id,
                     not_found_item, pending_item, with_embeddings)
 
 GROUP = "workers"
@@ -141,7 +141,7 @@ class RedisJobStore(JobStore):
             return None
         claim = Claim(job_id, meta[b"filename"].decode(), json.loads(meta[b"options"]),
                       meta[b"path"].decode() or None, None if meta[b"path"] else meta[b"document"], delivery,
-                      worker=consumer, token=entry_id)
+                      worker=consumer, submitted=entry_time(entry_id), token=entry_id)
         if delivery > self.max_deliveries:
             message = (f"the job was taken by {delivery - 1} workers that each stopped before finishing it "
                        f"(after {self.claim_idle:g} s without a sign of life); submit it again")
@@ -170,6 +170,16 @@ class RedisJobStore(JobStore):
             tx.xdel(self.stream, entry_id)
             await tx.execute()
 
+    async def stats(self) -> Stats:
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.xlen(self.stream)
+            tx.xpending(self.stream, GROUP)
+            tx.xrange(self.stream, count=1)
+            unfinished, pending, first = await tx.execute()
+        running = pending["pending"]
+        oldest = time.time() - entry_time(first[0][0]) if first else 0.0
+        return Stats(unfinished - running, running, max(0.0, oldest))
+
     async def hand_back(self, claim: Claim) -> None:
         self.beats.pop(claim.job_id, None)
         async with self.redis.pipeline(transaction=True) as tx:
@@ -178,6 +188,11 @@ class RedisJobStore(JobStore):
             tx.xack(self.stream, GROUP, claim.token)
             tx.xdel(self.stream, claim.token)
             await tx.execute()
+
+
+def entry_time(entry_id: bytes) -> float:
+    """When a stream entry was added: its id is ``<unix ms>-<sequence>``."""
+    return int(entry_id.split(b"-")[0]) / 1000
 
 
 def compact(item: dict, embeddings: np.ndarray | None) -> bytes:

@@ -49,8 +49,18 @@ class Claim:
     data: bytes | None
     delivery: int = 1
     progress: float = 0.0
+    submitted: float = 0.0  # time.time() when it was queued
     worker: str = ""
     token: Any = field(default=None, repr=False)  # the store's handle (a stream entry id, say)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Store-wide counts, for metrics: jobs waiting, jobs running, and the oldest unfinished one's age."""
+
+    queued: int
+    running: int
+    oldest_age_s: float
 
 
 class JobStore(ABC):
@@ -90,6 +100,10 @@ class JobStore(ABC):
     @abstractmethod
     async def hand_back(self, claim: Claim) -> None:
         """Queue a job this worker will not finish (it is stopping) for another to run."""
+
+    @abstractmethod
+    async def stats(self) -> Stats:
+        """How many jobs wait and run, across every process that shares the store."""
 
 
 def is_job_id(text: str) -> bool:
