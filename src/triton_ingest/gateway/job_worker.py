@@ -22,21 +22,24 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from prometheus_client import start_http_server
-from triton_ingest_client import AsyncClient, IngestResult, TritonIngestClientError
+from triton_ingest_client import AsyncClient, Client, IngestResult, Index, TritonIngestClientError
 from triton_ingest_client._errors import reason_of
 
 from ..jobs import JOBS_ENV, open_store
 from ..jobs.disk import DiskJobStore
 from ..jobs.store import Claim, JobStore, failed_item
 from . import job_metrics as metrics
+from .jobs import JobRequestError, index_target
 
 log = logging.getLogger("triton_ingest.gateway.jobs")
 STORE_RETRY_S = 1.0  # how long a loop waits after the store failed it
 
 
 class JobWorker:
-    def __init__(self, store: JobStore, triton_grpc: str, concurrency: int, triton_timeout: float = 600.0):
+    def __init__(self, store: JobStore, triton_grpc: str, concurrency: int, triton_timeout: float = 600.0,
+                 index_uris: tuple[str, ...] = ()):
         self.store, self.triton_grpc, self.triton_timeout = store, triton_grpc, triton_timeout
+        self.index_uris = index_uris
         self.concurrency = concurrency
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.stopping = False
@@ -110,10 +113,17 @@ class JobWorker:
             claim.progress = p.percent
 
         try:
+            target = index_target(claim.options, self.index_uris, f"job {claim.job_id}")
             data = claim.data if claim.data is not None else await asyncio.to_thread(Path(claim.path).read_bytes)
-            result = await self.client.ingest(data, claim.options, progress, claim.filename, stream=True)
-            return done_item(claim, result), result.embeddings, \
+            if target is None:
+                result = await self.client.ingest(data, claim.options, progress, claim.filename, stream=True)
+            else:
+                result = await asyncio.to_thread(self._ingest_into, target, data, claim, progress)
+            return done_item(claim, result), (result.embeddings if target is None else None), \
                 f"done: {result.summary.get('pages')} pages, {result.summary.get('chunks')} chunks"
+        except JobRequestError as exc:
+            return failed_item(claim.job_id, claim.filename, "invalid_input", str(exc)), None, \
+                f"failed (invalid_input): {exc}"
         except (TritonIngestClientError, OSError) as exc:
             reason = reason_of(exc) if isinstance(exc, TritonIngestClientError) else "invalid_input"
             message = str(exc) if isinstance(exc, TritonIngestClientError) else f"cannot read the document: {exc.strerror}"
@@ -123,6 +133,15 @@ class JobWorker:
             log.exception("job %s", claim.job_id)
             return failed_item(claim.job_id, claim.filename, "server_error", "internal error in the worker",
                                claim.progress), None, "failed (server_error)"
+
+    def _ingest_into(self, target: tuple[str, str], data: bytes, claim: Claim, progress) -> IngestResult:
+        """The job's chunks written into Milvus by the SDK's ``ingest(index=...)``, in a thread: the
+        same idempotent rows as a client's own ingest, and no rows for a document that fails. A job
+        handed back mid-way may still be writing here while another worker reruns it: both write
+        the same keys."""
+        options = {k: v for k, v in claim.options.items() if k != "index"}
+        with Client(self.triton_grpc, "grpc", timeout=self.triton_timeout) as client, Index(*target) as index:
+            return client.ingest(data, options, progress, claim.filename, index=index)
 
     async def _keep_reporting(self, claim: Claim) -> None:
         while True:
@@ -142,7 +161,9 @@ class JobWorker:
 
 
 def done_item(claim: Claim, result: IngestResult) -> dict:
-    """A finished job's item; its embeddings are added by the store."""
+    """A finished job's item; its embeddings are added by the store. An indexed job's chunks are in
+    Milvus: its item has none, and its summary says where (``summary["index"]``: uri, collection,
+    rows written, rows replaced)."""
     summary = {k: v for k, v in result.summary.items() if k != "final"}
     return {"job_id": claim.job_id, "status": "done", "progress": 100, "filename": claim.filename,
             "result": {"summary": summary, "chunks": list(result.chunks)}}
@@ -159,6 +180,9 @@ def add_store_arguments(group: argparse._ArgumentGroup) -> None:
                        help="Redis: workers a job may be given before it fails with reason worker_lost")
     group.add_argument("--grace", type=float, default=8.0,
                        help="seconds running jobs get to finish on SIGTERM before they are handed back")
+    group.add_argument("--index-uri", action="append", default=[], metavar="URI",
+                       help="a Milvus URI jobs may write their chunks to (options.index; repeatable; the first is "
+                            "the default). Without one, jobs asking for an index are refused")
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -187,7 +211,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
 async def _work_until_stopped(store: JobStore, args: argparse.Namespace) -> None:
     await store.open()
-    worker = JobWorker(store, args.triton_grpc, args.concurrency, args.triton_timeout)
+    worker = JobWorker(store, args.triton_grpc, args.concurrency, args.triton_timeout, tuple(args.index_uri))
     await worker.start()
     following = asyncio.create_task(metrics.follow_store(store))
     if args.metrics_port:

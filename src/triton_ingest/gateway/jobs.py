@@ -5,6 +5,10 @@ A job is ``{"data": <base64 document, or text>, "filename": str, "options": {...
 body. ``encoding`` (``"auto"``, the default, ``"base64"`` or ``"text"``) says how to read ``data``:
 ``auto`` takes strict base64 when ``data`` is valid base64, else UTF-8 text (prose, with its spaces
 and punctuation, never is).
+
+``options.index`` (``{"uri": …, "collection": …}``) has the worker write the chunks into Milvus
+instead of returning them. The operator lists the URIs it may write to (``--index-uri``, on the
+gateway and the workers): a client only picks one of them (the first, when it names none).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import binascii
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from triton_ingest_client.index import COLLECTION_NAME, DEFAULT_COLLECTION
 
 ENCODINGS = ("auto", "base64", "text")
 JOB_KEYS = {"data", "path", "filename", "options", "encoding"}
@@ -37,7 +43,29 @@ class JobSpec:
     options: dict
 
 
-def parse_jobs(body: Any, documents_dir: Path | None, max_jobs: int) -> list[JobSpec]:
+def index_target(options: dict, allowed: tuple[str, ...], where: str) -> tuple[str, str] | None:
+    """``(uri, collection)`` of a job's ``options.index``, None without one; JobRequestError when
+    it is malformed or names a URI the operator did not allow."""
+    raw = options.get("index")
+    if raw is None:
+        return None
+    param = "options.index"
+    if not isinstance(raw, dict) or set(raw) - {"uri", "collection"}:
+        raise JobRequestError(f"{where}: 'options.index' must be {{\"uri\": ..., \"collection\": ...}}", param=param)
+    if not allowed:
+        raise JobRequestError(f"{where}: this server writes to no index; its operator allows URIs with --index-uri",
+                              param=param)
+    uri, collection = raw.get("uri", allowed[0]), raw.get("collection", DEFAULT_COLLECTION)
+    if uri not in allowed:
+        raise JobRequestError(f"{where}: index uri {str(uri)[:200]!r} is not one this server allows (--index-uri)",
+                              param=param)
+    if not isinstance(collection, str) or not COLLECTION_NAME.fullmatch(collection):
+        raise JobRequestError(f"{where}: 'options.index.collection' must match {COLLECTION_NAME.pattern}", param=param)
+    return uri, collection
+
+
+def parse_jobs(body: Any, documents_dir: Path | None, max_jobs: int,
+               index_uris: tuple[str, ...] = ()) -> list[JobSpec]:
     """The jobs of a submit body (one job or a list); JobRequestError names the first problem."""
     jobs = body if isinstance(body, list) else [body]
     if not jobs:
@@ -45,7 +73,10 @@ def parse_jobs(body: Any, documents_dir: Path | None, max_jobs: int) -> list[Job
     if len(jobs) > max_jobs:
         raise JobRequestError(f"{len(jobs)} jobs in one submit; the limit is {max_jobs} (--max-jobs-per-submit)",
                               413)
-    return [_parse_job(job, i, documents_dir) for i, job in enumerate(jobs)]
+    specs = [_parse_job(job, i, documents_dir) for i, job in enumerate(jobs)]
+    for i, spec in enumerate(specs):
+        index_target(spec.options, index_uris, f"job {i}")
+    return specs
 
 
 def _parse_job(job: Any, i: int, documents_dir: Path | None) -> JobSpec:

@@ -55,6 +55,7 @@ class JobLimits:
     claim_idle: float = 60.0
     max_deliveries: int = 3
     grace: float = 8.0  # seconds running jobs get to finish when the gateway stops (docker stop gives 10)
+    index_uris: tuple[str, ...] = ()  # Milvus URIs jobs may write to (options.index)
 
 
 class JobsAPI:
@@ -63,7 +64,7 @@ class JobsAPI:
     def __init__(self, triton_grpc: str, work_dir: Path, limits: JobLimits, triton_timeout: float = 600.0):
         self.limits = limits
         self.store = open_store(limits.store, work_dir, limits.ttl, limits.claim_idle, limits.max_deliveries)
-        self.worker = JobWorker(self.store, triton_grpc, limits.concurrency, triton_timeout)
+        self.worker = JobWorker(self.store, triton_grpc, limits.concurrency, triton_timeout, limits.index_uris)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/submit_job", self.submit)
@@ -95,7 +96,8 @@ class JobsAPI:
                 parsed = json.loads(body)
             except ValueError as exc:
                 raise JobRequestError(f"the request body is not valid JSON ({exc})") from None
-            specs = await asyncio.to_thread(parse_jobs, parsed, self.limits.documents_dir, self.limits.max_per_submit)
+            specs = await asyncio.to_thread(parse_jobs, parsed, self.limits.documents_dir, self.limits.max_per_submit,
+                                            self.limits.index_uris)
         except JobRequestError as exc:
             return OpenAIError(exc.status, str(exc), exc.param).response()
         jobs = [NewJob(spec.data, spec.filename, spec.options, spec.path) for spec in specs]
