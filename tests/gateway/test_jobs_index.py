@@ -5,14 +5,18 @@ summary without chunks or embeddings. Only URIs the operator lists are written t
 from __future__ import annotations
 
 import base64
+import json
+import os
 import signal
+import subprocess
 
 import pytest
 from triton_ingest_client import Client, Index
 
 from support.clients import TRITON_ONLY
+from support.commands import CLIENT_CLI
 from support.documents import make_pdf
-from support.gateway import call, finished, start_gateway, start_worker, submit
+from support.gateway import API_KEY, call, finished, start_gateway, start_worker, submit
 from support.milvus import MilvusLiteServer
 from support.redis_server import RedisServer
 from support.waiting import wait_until
@@ -51,6 +55,19 @@ def test_jobs_write_their_chunks_into_the_allowed_index_once_and_fetch_answers_t
         assert hit.text == FACTS[1] and hit.source == "fact1.txt"
         [again] = finished(url, submit(url, jobs[1]))  # the same document again: the same row, rewritten
         assert again["result"]["summary"]["index"]["rows"] == 1 and rows(milvus.uri, "server_side") == 3
+        directory = tmp_path / "docs"  # the CLI: a directory of files, indexed by the workers, waited for
+        directory.mkdir()
+        for i, fact in enumerate(FACTS + ["A fourth fact, only in the CLI's directory."]):
+            (directory / f"cli{i}.txt").write_text(fact)
+        env = {**os.environ, "TRITON_INGEST_API_KEY": API_KEY}
+        cli = subprocess.run([CLIENT_CLI, "--json", "submit", str(directory), "--gateway", url, "--index", milvus.uri,
+                              "--collection", "from_cli", "--wait"], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert cli.returncode == 0, cli.stderr
+        answers = json.loads(cli.stdout)
+        assert sorted(a["source"] for a in answers) == [f"cli{i}.txt" for i in range(4)]
+        assert all(a["ok"] and a["summary"]["index"]["collection"] == "from_cli" for a in answers)
+        assert rows(milvus.uri, "from_cli") == 4
     finally:
         process.terminate()
         process.wait(30)

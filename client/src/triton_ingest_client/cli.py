@@ -51,8 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--options", type=json.loads, help='OPTIONS as JSON, e.g. \'{"chunk_size": 128}\'')
     ingest.add_argument("--fail-fast", action="store_true", help="stop at the first failed document")
     _cli_index.add_index_options(ingest, required=False)
-    submit = commands.add_parser("submit", help="submit ingest jobs from a JSON file; prints their ids")
-    submit.add_argument("--file", type=Path, required=True)
+    submit = commands.add_parser("submit", help="submit ingest jobs (files, directories, globs, or a JSON list in "
+                                                "--file); prints their ids")
+    submit.add_argument("paths", nargs="*", help="documents to submit (files, directories or globs)")
+    submit.add_argument("--file", type=Path, help="a JSON list of jobs (paths, or {data|path, filename, options})")
+    submit.add_argument("--options", type=json.loads, help="OPTIONS as JSON for the documents in PATHS")
+    submit.add_argument("--index", metavar="URI", help="with --gateway: its workers write the chunks into this Milvus "
+                                                        "(a URI the gateway allows with --index-uri)")
+    submit.add_argument("--collection", help="with --index: the collection (default: the server's, triton_ingest)")
+    submit.add_argument("--wait", action="store_true", help="with --gateway: wait for every job with a progress bar; "
+                                                             "exit 1 when any failed")
     fetch = commands.add_parser("fetch", help="fetch job results by id")
     fetch.add_argument("--ids", required=True, help="comma-separated job ids")
     fetch.add_argument("--wait", type=float, default=600.0, help="seconds to wait for unfinished gateway or NVCF jobs")
@@ -194,18 +202,46 @@ def _read_jobs(path: Path) -> list:
     return jobs
 
 
+def _submitted_jobs(args) -> list:
+    """The jobs of ``submit``: ``--file``'s list, then PATHS with ``--options`` (and ``--index``)."""
+    if not args.file and not args.paths:
+        raise SystemExit("triton-ingest submit: give documents (PATHS) or --file JOBS.json")
+    if (args.index or args.collection or args.wait) and not args.gateway:
+        raise SystemExit("triton-ingest submit: --index, --collection and --wait need --gateway")
+    options = dict(args.options or {})
+    if args.index or args.collection:
+        options["index"] = {k: v for k, v in (("uri", args.index), ("collection", args.collection)) if v}
+    jobs = _read_jobs(args.file) if args.file else []
+    return jobs + [{"path": str(path), "options": options} for path in _expand(args.paths)]
+
+
 def cmd_submit(client: Client, args) -> int:
-    jobs = _read_jobs(args.file)
+    jobs = _submitted_jobs(args)
     if args.gateway:
-        ids = GatewayJobs(args.gateway, timeout=args.timeout).submit(jobs)
-        print(json.dumps({"ids": ids}) if args.json else "\n".join(ids))
-        return 0
+        gateway = GatewayJobs(args.gateway, timeout=args.timeout)
+        ids = gateway.submit(jobs)
+        if not args.wait:
+            print(json.dumps({"ids": ids}) if args.json else "\n".join(ids))
+            return 0
+        bar = tqdm(total=100 * len(ids), desc=f"{len(ids)} jobs", disable=args.json, unit="%",
+                   bar_format="{desc} {bar} {percentage:.0f}% {postfix}")
+        with bar:
+            rows = gateway.fetch(ids, timeout=None, on_status=lambda items: _show_jobs(bar, items))
+        print(json.dumps([_job_json(r) for r in rows]) if args.json else _table(rows))
+        return 0 if all(r.ok for r in rows) else 1
     ids = client.submit(jobs)
     if not args.nvcf_function_id:  # no server-side job store: keep results in --jobs-dir
         for row in client.fetch(ids):
             _jobstore.save(args.jobs_dir, row)
     print(json.dumps({"ids": ids}) if args.json else "\n".join(ids))
     return 0
+
+
+def _show_jobs(bar, items: dict) -> None:
+    """The bar at the sum of every job's progress (a finished one counts 100)."""
+    done = sum(1 for item in items.values() if item["status"] != "pending")
+    bar.update(sum(100 if item["status"] != "pending" else item.get("progress", 0) for item in items.values()) - bar.n)
+    bar.set_postfix_str(f"{done} of {len(items)} finished")
 
 
 def cmd_fetch(client: Client, args) -> int:

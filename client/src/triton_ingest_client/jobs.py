@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -84,13 +84,17 @@ class GatewayJobs:
             items.update((item["job_id"], item) for item in self._call(f"/v1/fetch_job?{query}")["results"])
         return items
 
-    def fetch(self, ids: Iterable[str], timeout: float | None = 600.0) -> list[JobResult]:
+    def fetch(self, ids: Iterable[str], timeout: float | None = 600.0,
+              on_status: Callable[[dict[str, dict]], None] | None = None) -> list[JobResult]:
         """Results by id, in order, waiting up to ``timeout`` seconds while jobs are pending;
-        each is a success or a typed failure (a job still pending then: DeadlineExceededError)."""
+        each is a success or a typed failure (a job still pending then: DeadlineExceededError).
+        ``on_status`` sees every job's latest item (by id) after each poll."""
         ids = list(ids)
         deadline = None if timeout is None else time.monotonic() + timeout
         items = self.status(ids)
         while True:
+            if on_status is not None:
+                on_status(items)
             pending = [i for i in dict.fromkeys(ids) if items[i]["status"] == "pending"]
             if not pending or (deadline is not None and time.monotonic() >= deadline):
                 break
