@@ -87,6 +87,21 @@ def test_page_and_document_depth(clients, pdf12):
     assert any(len(c["pages"]) > 1 for c in whole["chunks"])
 
 
+def test_a_page_range_gives_the_same_chunks_as_the_whole_document_on_those_pages(clients, protocol, pdf12):
+    """What a split job's sub-jobs rely on: pages 5 to 8 alone chunk and embed exactly as they do
+    in the whole document (page depth), keep their page numbers, and count 4 pages."""
+    options = {"chunk_size": 64, "chunk_overlap": 8}
+    whole = ingest_with(clients[protocol], protocol, pdf12, "manual.pdf", options)
+    part = ingest_with(clients[protocol], protocol, pdf12, "manual.pdf", {**options, "first_page": 5, "last_page": 8})
+    inside = [i for i, c in enumerate(whole["chunks"]) if 5 <= c["pages"][0] <= 8]
+    strip = lambda chunk: {k: v for k, v in chunk.items() if k != "chunk_index"}  # noqa: E731
+    assert [strip(c) for c in part["chunks"]] == [strip(whole["chunks"][i]) for i in inside]
+    np.testing.assert_allclose(part["embeddings"], whole["embeddings"][inside], atol=2e-5)
+    assert (part["summary"]["pages"], part["summary"]["page_range"], part["summary"]["document_pages"]) == (4, [5, 8], 12)
+    with pytest.raises(Exception, match="OPTIONS.first_page is 13; DOCUMENT has 12 pages"):
+        ingest_with(clients[protocol], protocol, pdf12, "manual.pdf", {"first_page": 13})
+
+
 def test_progress_file_is_monotonic_and_parses_on_every_read(clients, protocol, tmp_path):
     """Four readers poll the progress file every 2 ms while a 150-page PDF is ingested."""
     pdf = make_pdf(150, paragraphs=2)

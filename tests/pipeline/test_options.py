@@ -30,12 +30,22 @@ def test_options_parse_defaults_and_values():
         (b'{"text_depth": "chapter"}', "text_depth must be"),
         (b'{"chunk_size": 10, "chunk_overlap": 10}', "chunk_overlap must be smaller"),
         (b'{"embed_model": "embedder_int8"}', 'embed_model must be "embed" or "embed_int8"'),
+        (b'{"first_page": 0}', "OPTIONS.first_page must be an integer in [1, 100000]"),
+        (b'{"first_page": 5, "last_page": 4}', "OPTIONS.last_page (4) is before OPTIONS.first_page (5)"),
     ],
 )
 def test_invalid_options_name_the_problem(raw, message):
     with pytest.raises(InvalidInputError) as caught:
         IngestOptions.parse(raw)
     assert message in str(caught.value)
+
+def test_a_page_range_is_a_span_of_the_document_s_pages():
+    assert IngestOptions().page_span(12) == (0, 12)
+    assert IngestOptions.parse(b'{"first_page": 5, "last_page": 8}').page_span(12) == (4, 8)
+    assert IngestOptions.parse(b'{"first_page": 9, "last_page": 40}').page_span(12) == (8, 12)  # to the end
+    with pytest.raises(InvalidInputError, match="OPTIONS.first_page is 13; DOCUMENT has 12 pages"):
+        IngestOptions.parse(b'{"first_page": 13}').page_span(12)
+
 
 @pytest.mark.parametrize("raw", [b'{"max_pixels": 500000000}', b'{"max_unzipped_bytes": 4294967296}',
                                  b'{"max_pages": 100000}', b'{"time_limit_s": 86400}', b'{"max_in_flight": 64}'])

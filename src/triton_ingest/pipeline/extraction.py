@@ -181,13 +181,14 @@ class OpenedDocument:
     def close(self) -> None:
         Path(self.path).unlink(missing_ok=True)
 
-    def _ranges(self) -> deque[tuple[int, int]]:
-        step = PAGES_PER_TASK if self.info.kind == "pdf" else self.info.page_count
-        return deque((first, min(first + step, self.info.page_count)) for first in range(0, self.info.page_count, step))
+    def _ranges(self, start: int, stop: int) -> deque[tuple[int, int]]:
+        step = PAGES_PER_TASK if self.info.kind == "pdf" else max(stop - start, 1)
+        return deque((first, min(first + step, stop)) for first in range(start, stop, step))
 
-    async def pages(self, ocr: OcrFn | None) -> AsyncIterator[Page]:
-        """Every page in order, text filled in; extraction and OCR run ahead of the consumer."""
-        ranges, extracting, ready = self._ranges(), deque(), deque()
+    async def pages(self, ocr: OcrFn | None, span: tuple[int, int] | None = None) -> AsyncIterator[Page]:
+        """Every page in order (those of ``span``, ``[first, last)``, when given), text filled in;
+        extraction and OCR run ahead of the consumer."""
+        ranges, extracting, ready = self._ranges(*(span or (0, self.info.page_count))), deque(), deque()
         limit = asyncio.Semaphore(OCR_IN_FLIGHT)
         try:
             while ranges or extracting or ready:

@@ -98,6 +98,7 @@ class _Run:
     deadline: float
     on_batch: BatchFn | None
     keep: bool
+    span: tuple[int, int]  # the pages extracted, [first, last) 0-based
     chunks: list[Chunk] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     count: int = 0
@@ -140,10 +141,10 @@ class _Run:
             self.vectors.append(vectors)
         if self.reporter.active:
             self.reporter.write_results(_result_lines(batch, vectors))
-        pages_done = batch[-1].pages[-1]
-        progress = {"pages_done": pages_done, "pages_total": self.info.page_count, "chunks_done": self.count,
+        pages_done, pages_total = batch[-1].pages[-1] - self.span[0], self.span[1] - self.span[0]
+        progress = {"pages_done": pages_done, "pages_total": pages_total, "chunks_done": self.count,
                     "embed_model": self.options.embed_model}
-        self.reporter.update(100 * pages_done / self.info.page_count, {
+        self.reporter.update(100 * pages_done / pages_total, {
             **progress,
             "recent_chunks": [{"chunk_index": c.chunk_index, "pages": c.pages, "text": c.text[:200]} for c in batch],
         })
@@ -190,11 +191,16 @@ class IngestPipeline:
             raise InvalidInputError(
                 f"DOCUMENT is {len(data)} bytes; the limit (max_bytes) is {options.max_bytes}", "too_large")
         opened = await self.extractor.open(data, filename, options.extract_settings(), deadline, options.time_limit_s)
-        run = _Run(opened.info, options, reporter, with_retries(embed), cancelled, deadline, on_batch, keep)
+        try:
+            span = options.page_span(opened.info.page_count)
+        except BaseException:
+            opened.close()
+            raise
+        run = _Run(opened.info, options, reporter, with_retries(embed), cancelled, deadline, on_batch, keep, span)
         run.timings["open_ms"] = (time.perf_counter() - t0) * 1000
         feed = self.chunker.with_sizes(options.chunk_size, options.chunk_overlap).feed(options.text_depth, filename)
         try:
-            async with aclosing(opened.pages(run.timed_ocr(ocr))) as pages:
+            async with aclosing(opened.pages(run.timed_ocr(ocr), span)) as pages:
                 while True:
                     t = time.perf_counter()
                     page = await anext(pages, None)
@@ -219,9 +225,11 @@ def _summary(run: _Run, filename: str, seconds: float) -> dict:
         warnings.append("no text was extracted (an empty document, or images with extract_method \"pdfium\"?)")
     return {
         "source": filename, "kind": run.info.kind, "encoding": run.info.encoding,
-        "pages": run.info.page_count, "ocr_pages": run.ocr_pages, "chunks": run.count,
+        "pages": run.span[1] - run.span[0], "ocr_pages": run.ocr_pages, "chunks": run.count,
         "embed_model": run.options.embed_model, "options": run.options.as_dict(), "warnings": warnings,
         "timings_ms": {**{k: round(v, 1) for k, v in run.timings.items()}, "total_ms": round(seconds * 1000, 1)},
+        **({"page_range": [run.span[0] + 1, run.span[1]], "document_pages": run.info.page_count}
+           if run.span != (0, run.info.page_count) else {}),
     }
 
 

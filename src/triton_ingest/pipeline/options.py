@@ -24,6 +24,9 @@
 |                 |           | scaled down to fit                                         |
 | embed_model     | "embed"   | the model that embeds the chunks: "embed" (fp32) or        |
 |                 |           | "embed_int8"; chunks, summary and progress record it       |
+| first_page      | 1         | extract pages first_page..last_page only (1-based, both    |
+| last_page       | 0         | included; 0: to the end). Chunks keep their page numbers;  |
+|                 |           | progress and ``summary["pages"]`` count the range's pages   |
 
 Operator ceilings: the keys in :data:`CEILINGS` can only be lowered by a client. The operator sets
 each with ``TRITON_INGEST_CEILING_<KEY>`` (``TRITON_INGEST_CEILING_MAX_PIXELS=10000000``), within the
@@ -62,6 +65,8 @@ LIMITS = {
     "max_in_flight": (1, 64),
     "ocr_dpi": (72, 300),
     "max_pixels": (1, 500_000_000),
+    "first_page": (1, 100_000),
+    "last_page": (0, 100_000),
 }
 CEILINGS = {"max_pages": 5000, "max_bytes": 100 * 1024 * 1024, "max_unzipped_bytes": 256 * 1024 * 1024,
             "time_limit_s": 600, "max_pixels": 40_000_000, "ocr_dpi": 300, "embed_batch": 64, "max_in_flight": 16}
@@ -149,6 +154,8 @@ class IngestOptions:
     ocr_dpi: int = 150
     max_pixels: int = 40_000_000
     embed_model: str = EMBED_MODELS[0]
+    first_page: int = 1
+    last_page: int = 0
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> "IngestOptions":
@@ -158,7 +165,17 @@ class IngestOptions:
             raise OptionsError(f"OPTIONS.asset must be a string, got {options.asset!r}")
         if options.chunk_overlap >= options.chunk_size:
             raise OptionsError("OPTIONS.chunk_overlap must be smaller than OPTIONS.chunk_size")
+        if options.last_page and options.last_page < options.first_page:
+            raise OptionsError(f"OPTIONS.last_page ({options.last_page}) is before OPTIONS.first_page "
+                               f"({options.first_page})")
         return options
+
+    def page_span(self, page_count: int) -> tuple[int, int]:
+        """The pages to extract, ``[first, last)`` 0-based, in a document of ``page_count`` pages."""
+        if self.first_page > max(page_count, 1):
+            raise OptionsError(f"OPTIONS.first_page is {self.first_page}; DOCUMENT has {page_count} pages")
+        last = min(self.last_page, page_count) if self.last_page else page_count
+        return self.first_page - 1, last
 
     def as_dict(self) -> dict:
         return asdict(self)
