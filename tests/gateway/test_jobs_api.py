@@ -295,3 +295,33 @@ def test_a_store_error_on_a_job_s_way_out_does_not_stop_its_worker(server, tmp_p
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_a_long_pdf_runs_as_sub_jobs_whose_result_equals_the_unsplit_one(gateway):
+    url, log = gateway
+    pdf, options = make_pdf(70), {"chunk_size": 96}
+    split, whole = submit(url, [{"data": b64(pdf), "filename": "seventy.pdf", "options": options},
+                                {"data": b64(pdf), "filename": "seventy.pdf", "options": {**options, "split_pages": 0}}])
+    seen = []
+    while (item := fetch(url, [split])[0])["status"] == "pending":
+        seen.append(item["progress"])
+        time.sleep(0.05)
+    assert seen == sorted(seen), seen
+    [unsplit] = finished(url, [whole])
+    assert item["status"] == unsplit["status"] == "done", item
+    parts, one = item["result"], unsplit["result"]
+    assert parts["summary"]["split"] == {"parts": 3, "split_pages": 32} and "split" not in one["summary"]
+    assert parts["summary"]["pages"] == one["summary"]["pages"] == 70
+    assert parts["summary"]["options"] == one["summary"]["options"]
+    without = lambda chunks: [{k: v for k, v in c.items() if k != "embedding"} for c in chunks]  # noqa: E731
+    assert without(parts["chunks"]) == without(one["chunks"])  # page order, indices renumbered 0..n-1
+    np.testing.assert_allclose(np.array([c["embedding"] for c in parts["chunks"]]),
+                               np.array([c["embedding"] for c in one["chunks"]]), atol=2e-5)
+    logs = log.read_text() + ((log.parent / "worker.log").read_text() if (log.parent / "worker.log").exists() else "")
+    assert f"job {split}: 70 pages split into 3 sub-jobs of 32" in logs
+
+
+def test_split_pages_must_be_a_page_count(gateway):
+    url, _ = gateway
+    status, body = call(url, "/v1/submit_job", {"data": "x", "options": {"split_pages": -1}})
+    assert status == 400 and "'options.split_pages' must be an integer in [0, 100000]" in body["error"]["message"]

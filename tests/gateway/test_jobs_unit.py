@@ -12,6 +12,7 @@ from triton_ingest_client import InvalidInputError, UnavailableError
 from triton_ingest_client._errors import from_reason, reason_of
 from triton_ingest_client.jobs import job_result
 
+from triton_ingest.gateway.job_split import child_options, failure, may_split, merged, page_ranges, progress
 from triton_ingest.gateway.jobs import JobRequestError, parse_jobs
 from triton_ingest.jobs.disk import JobFiles, write_atomically
 from triton_ingest.jobs.store import NewJob
@@ -113,3 +114,27 @@ def test_reasons_round_trip_to_the_same_exception_classes():
     assert done.ok and done.result.embeddings.shape == (1, 384) and "embedding" not in done.result.chunks[0]
     failed = job_result({"job_id": "b", "status": "failed", "error": {"reason": "invalid_input", "message": "corrupt"}})
     assert isinstance(failed.error, InvalidInputError) and str(failed.error) == "corrupt"
+
+
+def test_a_split_job_s_ranges_progress_failure_and_merged_result():
+    assert page_ranges(70, 32) == [(1, 32), (33, 64), (65, 70)] and page_ranges(32, 32) == [(1, 32)]
+    assert may_split(b"%PDF-1.7 ...", {}) and not may_split(b"%PDF-1.7", {"text_depth": "document"})
+    assert not may_split(b"plain text", {}) and not may_split(b"%PDF-1.7", {"first_page": 3})
+    assert child_options({"chunk_size": 64, "split_pages": 8, "index": {}}, 9, 16) == \
+        {"chunk_size": 64, "first_page": 9, "last_page": 16}
+    pending = {"status": "pending", "progress": 50.0}
+    done = lambda pages, texts: {"status": "done", "result": {  # noqa: E731
+        "summary": {"pages": pages, "chunks": len(texts), "warnings": ["w"], "options": {"first_page": 9}},
+        "chunks": [{"chunk_index": i, "text": t, "embedding": [float(i)] * 2} for i, t in enumerate(texts)]}}
+    assert progress([done(8, ["a"]), pending, None]) == 50.0
+    failed = {"status": "failed", "error": {"reason": "invalid_input", "message": "page 12 is corrupt"}}
+    assert failure([done(8, ["a"]), failed], [(1, 8), (9, 16)]) == {
+        "reason": "invalid_input", "message": "pages 9-16: page 12 is corrupt"}
+    assert failure([done(8, ["a"]), pending], [(1, 8), (9, 16)]) is None
+    item, vectors = merged("p", "f.pdf", [done(8, ["a", "b"]), done(3, ["c"])], 8, 1.5)
+    assert [c["chunk_index"] for c in item["result"]["chunks"]] == [0, 1, 2]
+    assert [c["text"] for c in item["result"]["chunks"]] == ["a", "b", "c"] and vectors.tolist() == [[0, 0], [1, 1], [0, 0]]
+    summary = item["result"]["summary"]
+    assert (summary["pages"], summary["chunks"], summary["warnings"], summary["split"]) == \
+        (11, 3, ["w"], {"parts": 2, "split_pages": 8})
+    assert summary["options"] == {"first_page": 1, "last_page": 0}

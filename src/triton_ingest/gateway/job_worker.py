@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -27,12 +28,18 @@ from triton_ingest_client._errors import reason_of
 
 from ..jobs import JOBS_ENV, open_store
 from ..jobs.disk import DiskJobStore
-from ..jobs.store import Claim, JobStore, failed_item
+from ..errors import InvalidInputError
+from ..jobs.store import Claim, JobStore, NewJob, failed_item
+from ..pipeline.documents import ExtractSettings
+from ..pipeline.extraction import Extractor
 from . import job_metrics as metrics
-from .jobs import JobRequestError, index_target
+from .job_split import child_options, failure, ingest_options, may_split, merged, page_ranges
+from .job_split import progress as job_progress
+from .jobs import JobRequestError, index_target, split_pages_of
 
 log = logging.getLogger("triton_ingest.gateway.jobs")
 STORE_RETRY_S = 1.0  # how long a loop waits after the store failed it
+SUB_JOB_POLL_S = 0.25  # how often a split job looks at its sub-jobs
 
 
 class JobWorker:
@@ -44,6 +51,8 @@ class JobWorker:
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.stopping = False
         self.running: dict[asyncio.Task, Claim | None] = {}  # loop -> the job it runs (None: waiting for one)
+        self.parents: set[asyncio.Task] = set()  # split jobs waiting for their sub-jobs
+        self.extractor: Extractor | None = None  # counts a PDF's pages, for splitting
 
     async def start(self) -> None:
         self.client = AsyncClient(self.triton_grpc, "grpc", timeout=self.triton_timeout)
@@ -57,13 +66,15 @@ class JobWorker:
         for task, claim in self.running.items():
             if claim is None:
                 task.cancel()
-        busy = [task for task, claim in self.running.items() if claim is not None]
+        busy = [task for task, claim in self.running.items() if claim is not None] + list(self.parents)
         if busy:
             _done, late = await asyncio.wait(busy, timeout=grace)
             for task in late:
                 task.cancel()
-        await asyncio.gather(*self.running, return_exceptions=True)
+        await asyncio.gather(*self.running, *busy, return_exceptions=True)
         await self.client.close()
+        if self.extractor is not None:
+            await asyncio.to_thread(self.extractor.close)
 
     async def _loop(self) -> None:
         me = asyncio.current_task()
@@ -85,10 +96,21 @@ class JobWorker:
         metrics.STAGE.labels("wait").observe(max(0.0, time.time() - claim.submitted))
         if claim.delivery > 1:
             metrics.RECLAIMED.inc()
+        plan = await self._split_plan(claim)
+        if plan is not None:  # the parent waits for its sub-jobs without holding a place of this loop
+            task = asyncio.create_task(self._finish(claim, started, self._assemble(claim, *plan, started)))
+            self.parents.add(task)
+            task.add_done_callback(self.parents.discard)
+            return
+        await self._finish(claim, started, self._ingest(claim))
+
+    async def _finish(self, claim: Claim, started: float, work) -> None:
+        """Run ``work`` (it gives the job's item, embeddings and a log line), reporting progress;
+        store the outcome; cancelled, hand the job back."""
         keeper = asyncio.create_task(self._keep_reporting(claim))
         metrics.RUNNING_HERE.inc()
         try:
-            item, embeddings, outcome = await self._ingest(claim)
+            item, embeddings, outcome = await work
         except asyncio.CancelledError:
             keeper.cancel()
             await asyncio.shield(self._hand_back(claim))
@@ -114,9 +136,11 @@ class JobWorker:
 
         try:
             target = index_target(claim.options, self.index_uris, f"job {claim.job_id}")
-            data = claim.data if claim.data is not None else await asyncio.to_thread(Path(claim.path).read_bytes)
+            split_pages_of(claim.options, f"job {claim.job_id}")
+            data = await self._document(claim)
             if target is None:
-                result = await self.client.ingest(data, claim.options, progress, claim.filename, stream=True)
+                result = await self.client.ingest(data, ingest_options(claim.options), progress, claim.filename,
+                                                  stream=True)
             else:
                 result = await asyncio.to_thread(self._ingest_into, target, data, claim, progress)
             return done_item(claim, result), (result.embeddings if target is None else None), \
@@ -134,12 +158,70 @@ class JobWorker:
             return failed_item(claim.job_id, claim.filename, "server_error", "internal error in the worker",
                                claim.progress), None, "failed (server_error)"
 
+    async def _document(self, claim: Claim) -> bytes:
+        if claim.data is not None:
+            return claim.data
+        if claim.path is None:
+            raise JobRequestError("this part of a split job has no document: its parent job ended before it ran")
+        return await asyncio.to_thread(Path(claim.path).read_bytes)
+
+    async def _split_plan(self, claim: Claim) -> tuple[list[str], list[tuple[int, int]], int] | None:
+        """A large PDF's sub-jobs (queued now, or by the worker this job was taken over from), their
+        page ranges and ``split_pages``; None for a job that runs whole (its errors are found there)."""
+        try:
+            split = split_pages_of(claim.options, "")
+            data = await self._document(claim) if split else b""
+        except (JobRequestError, OSError):
+            return None
+        if not split or not may_split(data, claim.options):
+            return None
+        count = await self._page_count(data, claim.filename)
+        if count is None or count <= split:
+            return None
+        ranges = page_ranges(count, split)
+        ids = claim.children or await self.store.submit_children(claim, [
+            NewJob(None, claim.filename, child_options(claim.options, first, last)) for first, last in ranges])
+        print(f"job {claim.job_id}: {count} pages split into {len(ids)} sub-jobs of {split}", flush=True)
+        return ids, ranges, split
+
+    async def _page_count(self, data: bytes, filename: str) -> int | None:
+        """The PDF's pages, counted in an extraction worker (never in this process); None when it
+        cannot be opened: the job then runs whole, and Triton says what is wrong with it."""
+        if self.extractor is None:
+            self.extractor = Extractor(1)
+        try:
+            opened = await self.extractor.open(data, filename, ExtractSettings(), time.monotonic() + 60, 60)
+        except InvalidInputError:
+            return None
+        opened.close()
+        return opened.info.page_count
+
+    async def _assemble(self, claim: Claim, ids: list[str], ranges: list[tuple[int, int]], split: int,
+                        started: float):
+        """Wait for the sub-jobs (publishing their mean progress), then the parent's outcome."""
+        items: list[dict | None] = [None] * len(ids)
+        while True:
+            for n, job_id in enumerate(ids):
+                if items[n] is None or items[n]["status"] == "pending":
+                    items[n] = json.loads(await self.store.item(job_id))
+            error = failure(items, ranges)
+            if error is not None:
+                return failed_item(claim.job_id, claim.filename, error["reason"], error["message"], claim.progress), \
+                    None, f"failed ({error['reason']}): {error['message']}"
+            claim.progress = job_progress(items)
+            if all(item["status"] == "done" for item in items):
+                item, embeddings = merged(claim.job_id, claim.filename, items, split, time.monotonic() - started)
+                summary = item["result"]["summary"]
+                return item, embeddings, f"done: {summary['pages']} pages, {summary['chunks']} chunks in " \
+                                         f"{len(ids)} sub-jobs"
+            await asyncio.sleep(SUB_JOB_POLL_S)
+
     def _ingest_into(self, target: tuple[str, str], data: bytes, claim: Claim, progress) -> IngestResult:
         """The job's chunks written into Milvus by the SDK's ``ingest(index=...)``, in a thread: the
         same idempotent rows as a client's own ingest, and no rows for a document that fails. A job
         handed back mid-way may still be writing here while another worker reruns it: both write
         the same keys."""
-        options = {k: v for k, v in claim.options.items() if k != "index"}
+        options = ingest_options(claim.options)
         with Client(self.triton_grpc, "grpc", timeout=self.triton_timeout) as client, Index(*target) as index:
             return client.ingest(data, options, progress, claim.filename, index=index)
 

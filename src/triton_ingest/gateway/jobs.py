@@ -6,7 +6,8 @@ body. ``encoding`` (``"auto"``, the default, ``"base64"`` or ``"text"``) says ho
 ``auto`` takes strict base64 when ``data`` is valid base64, else UTF-8 text (prose, with its spaces
 and punctuation, never is).
 
-``options.index`` (``{"uri": …, "collection": …}``) has the worker write the chunks into Milvus
+``options.split_pages`` (default 32, 0: never) splits a longer PDF into page-range sub-jobs (see
+:mod:`.job_split`). ``options.index`` (``{"uri": …, "collection": …}``) has the worker write the chunks into Milvus
 instead of returning them. The operator lists the URIs it may write to (``--index-uri``, on the
 gateway and the workers): a client only picks one of them (the first, when it names none).
 """
@@ -23,6 +24,8 @@ from triton_ingest_client.index import COLLECTION_NAME, DEFAULT_COLLECTION
 
 ENCODINGS = ("auto", "base64", "text")
 JOB_KEYS = {"data", "path", "filename", "options", "encoding"}
+SPLIT_PAGES = 32  # options.split_pages: a PDF with more pages runs as sub-jobs of this many (0: never)
+MAX_SPLIT_PAGES = 100_000
 
 
 class JobRequestError(ValueError):
@@ -64,6 +67,15 @@ def index_target(options: dict, allowed: tuple[str, ...], where: str) -> tuple[s
     return uri, collection
 
 
+def split_pages_of(options: dict, where: str) -> int:
+    """The job's ``split_pages``; JobRequestError when it is not an integer in [0, MAX_SPLIT_PAGES]."""
+    value = options.get("split_pages", SPLIT_PAGES)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SPLIT_PAGES:
+        raise JobRequestError(f"{where}: 'options.split_pages' must be an integer in [0, {MAX_SPLIT_PAGES}] "
+                              f"(0: never split), got {str(value)[:50]!r}", param="options.split_pages")
+    return value
+
+
 def parse_jobs(body: Any, documents_dir: Path | None, max_jobs: int,
                index_uris: tuple[str, ...] = ()) -> list[JobSpec]:
     """The jobs of a submit body (one job or a list); JobRequestError names the first problem."""
@@ -76,6 +88,7 @@ def parse_jobs(body: Any, documents_dir: Path | None, max_jobs: int,
     specs = [_parse_job(job, i, documents_dir) for i, job in enumerate(jobs)]
     for i, spec in enumerate(specs):
         index_target(spec.options, index_uris, f"job {i}")
+        split_pages_of(spec.options, f"job {i}")
     return specs
 
 

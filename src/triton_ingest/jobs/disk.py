@@ -161,6 +161,7 @@ class DiskJobStore(JobStore):
                                                      f"the gateway could not read this job: {exc}"))
                 continue
             claim.path = meta["path"] or str(self.files.dir(claim.job_id) / "document")
+            claim.children = meta.get("children")
             self.running.add(claim.job_id)
             return claim
 
@@ -187,6 +188,22 @@ class DiskJobStore(JobStore):
         except Exception:
             log.exception("job %s: its failure is kept in memory only", claim.job_id)
             self.unstored[claim.job_id] = (time.monotonic(), item)
+
+    async def submit_children(self, parent: Claim, jobs: list[NewJob]) -> list[str]:
+        ids = [new_id() for _ in jobs]
+        children = [NewJob(None, job.filename, job.options, parent.path) for job in jobs]  # the parent's file
+
+        def create() -> None:
+            for job_id, child in zip(ids, children):
+                self.files.create(job_id, child)
+            meta = {**self.files.meta(parent.job_id), "children": ids}
+            write_atomically(self.files.dir(parent.job_id) / "job.json", json.dumps(meta).encode())
+
+        await asyncio.to_thread(create)
+        for job_id, child in zip(ids, children):
+            self._enqueue(job_id, {"filename": child.filename, "options": child.options, "path": child.path})
+        parent.children = ids
+        return ids
 
     async def hand_back(self, claim: Claim) -> None:
         self.running.discard(claim.job_id)

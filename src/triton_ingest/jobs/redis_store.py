@@ -139,9 +139,13 @@ class RedisJobStore(JobStore):
         if not meta:  # finished, by a worker presumed dead
             await self._end(job_id, entry_id)
             return None
+        data = None if meta[b"path"] else meta[b"document"]
+        if meta.get(b"document_of") and not meta[b"path"]:  # a sub-job reads its parent's (None once it ended)
+            data = await self.redis.hget(self._job(meta[b"document_of"].decode()), "document")
         claim = Claim(job_id, meta[b"filename"].decode(), json.loads(meta[b"options"]),
-                      meta[b"path"].decode() or None, None if meta[b"path"] else meta[b"document"], delivery,
-                      worker=consumer, submitted=entry_time(entry_id), token=entry_id)
+                      meta[b"path"].decode() or None, data, delivery, worker=consumer,
+                      submitted=entry_time(entry_id), token=entry_id,
+                      children=json.loads(meta[b"children"]) if meta.get(b"children") else None)
         if delivery > self.max_deliveries:
             message = (f"the job was taken by {delivery - 1} workers that each stopped before finishing it "
                        f"(after {self.claim_idle:g} s without a sign of life); submit it again")
@@ -169,6 +173,19 @@ class RedisJobStore(JobStore):
             tx.xack(self.stream, GROUP, entry_id)
             tx.xdel(self.stream, entry_id)
             await tx.execute()
+
+    async def submit_children(self, parent: Claim, jobs: list[NewJob]) -> list[str]:
+        ids = [new_id() for _ in jobs]
+        async with self.redis.pipeline(transaction=True) as tx:
+            for job_id, job in zip(ids, jobs):
+                tx.hset(self._job(job_id), mapping={
+                    "filename": job.filename, "options": json.dumps(job.options), "path": parent.path or "",
+                    "state": "queued", "progress": 0, "document": b"", "document_of": parent.job_id})
+                tx.xadd(self.stream, {"job": job_id})
+            tx.hset(self._job(parent.job_id), "children", json.dumps(ids))
+            await tx.execute()
+        parent.children = ids
+        return ids
 
     async def stats(self) -> Stats:
         async with self.redis.pipeline(transaction=True) as tx:

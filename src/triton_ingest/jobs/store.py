@@ -50,6 +50,7 @@ class Claim:
     delivery: int = 1
     progress: float = 0.0
     submitted: float = 0.0  # time.time() when it was queued
+    children: list[str] | None = None  # a split job's sub-jobs, in page order, once it was split
     worker: str = ""
     token: Any = field(default=None, repr=False)  # the store's handle (a stream entry id, say)
 
@@ -100,6 +101,12 @@ class JobStore(ABC):
     @abstractmethod
     async def hand_back(self, claim: Claim) -> None:
         """Queue a job this worker will not finish (it is stopping) for another to run."""
+
+    @abstractmethod
+    async def submit_children(self, parent: Claim, jobs: list[NewJob]) -> list[str]:
+        """Queue sub-jobs of ``parent`` that read its document (their ``data`` is None), and record
+        them on it, so that a worker taking the parent over waits for them instead of splitting again.
+        They do not count against the unfinished-jobs limit."""
 
     @abstractmethod
     async def stats(self) -> Stats:
