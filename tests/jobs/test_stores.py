@@ -211,3 +211,29 @@ def test_a_redis_emptied_under_a_worker_gets_its_group_back_and_new_jobs_run(red
         await store.close()
 
     run(scenario())
+
+
+def test_sub_jobs_read_their_parent_s_document_are_recorded_on_it_and_can_be_discarded(store_url, tmp_path):
+    async def scenario():
+        store = await opened(store_url, tmp_path)
+        await store.submit([NewJob(b"%PDF-1.7 the parent's bytes", "big.pdf", {})], 10)
+        parent = await store.claim("w")
+        ids = await store.submit_children(parent, [NewJob(None, "big.pdf", {"first_page": f, "last_page": f})
+                                                   for f in (1, 2)])
+        assert parent.children == ids
+        children = [await asyncio.wait_for(store.claim("w"), 30) for _ in ids]
+        assert [c.options["first_page"] for c in children] == [1, 2]
+        for child in children:
+            document = child.data if child.data is not None else open(child.path, "rb").read()
+            assert document == b"%PDF-1.7 the parent's bytes"
+            await store.finish(child, failed_item(child.job_id, "big.pdf", "invalid_input", "x"))
+        await store.hand_back(parent)  # a worker that takes the parent over finds its sub-jobs
+        await store.close()
+        store = await opened(store_url, tmp_path)
+        again = await asyncio.wait_for(store.claim("other"), 30)
+        assert again.job_id == parent.job_id and again.children == ids
+        await store.discard(ids)
+        assert [item(await store.item(i))["status"] for i in ids] == ["not_found"] * 2
+        await store.close()
+
+    run(scenario())

@@ -96,7 +96,11 @@ class JobWorker:
         metrics.STAGE.labels("wait").observe(max(0.0, time.time() - claim.submitted))
         if claim.delivery > 1:
             metrics.RECLAIMED.inc()
-        plan = await self._split_plan(claim)
+        try:
+            plan = await self._split_plan(claim)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._hand_back(claim))
+            raise
         if plan is not None:  # the parent waits for its sub-jobs without holding a place of this loop
             task = asyncio.create_task(self._finish(claim, started, self._assemble(claim, *plan, started)))
             self.parents.add(task)
@@ -115,6 +119,11 @@ class JobWorker:
             keeper.cancel()
             await asyncio.shield(self._hand_back(claim))
             raise
+        except Exception:  # a bug: the job fails with a generic message, the traceback stays in the log
+            log.exception("job %s", claim.job_id)
+            item, embeddings, outcome = failed_item(claim.job_id, claim.filename, "server_error",
+                                                    "internal error in the worker", claim.progress), None, \
+                "failed (server_error)"
         finally:
             metrics.RUNNING_HERE.dec()
         keeper.cancel()
@@ -126,6 +135,8 @@ class JobWorker:
             log.exception("job %s: its outcome could not be stored", claim.job_id)
             return
         metrics.STAGE.labels("store").observe(time.monotonic() - ingested)
+        if claim.children and item["status"] == "done":  # the parent holds their chunks now
+            await self._discard(claim.children)
         metrics.FINISHED.labels(item["status"], item.get("error", {}).get("reason", "")).inc()
         print(f"job {claim.job_id} {outcome} in {time.monotonic() - started:.1f} s", flush=True)
 
@@ -153,10 +164,6 @@ class JobWorker:
             message = str(exc) if isinstance(exc, TritonIngestClientError) else f"cannot read the document: {exc.strerror}"
             return failed_item(claim.job_id, claim.filename, reason, message, claim.progress), None, \
                 f"failed ({reason}): {message}"
-        except Exception:  # a bug: the job fails with a generic message, the traceback stays in the log
-            log.exception("job %s", claim.job_id)
-            return failed_item(claim.job_id, claim.filename, "server_error", "internal error in the worker",
-                               claim.progress), None, "failed (server_error)"
 
     async def _document(self, claim: Claim) -> bytes:
         if claim.data is not None:
@@ -201,9 +208,14 @@ class JobWorker:
         """Wait for the sub-jobs (publishing their mean progress), then the parent's outcome."""
         items: list[dict | None] = [None] * len(ids)
         while True:
-            for n, job_id in enumerate(ids):
-                if items[n] is None or items[n]["status"] == "pending":
-                    items[n] = json.loads(await self.store.item(job_id))
+            try:
+                for n, job_id in enumerate(ids):
+                    if items[n] is None or items[n]["status"] == "pending":
+                        items[n] = json.loads(await self.store.item(job_id))
+            except Exception as exc:  # the store is down for a moment: look again
+                log.warning("job %s: its sub-jobs could not be read (%s)", claim.job_id, exc)
+                await asyncio.sleep(STORE_RETRY_S)
+                continue
             error = failure(items, ranges)
             if error is not None:
                 return failed_item(claim.job_id, claim.filename, error["reason"], error["message"], claim.progress), \
@@ -232,6 +244,12 @@ class JobWorker:
             except Exception as exc:
                 log.warning("job %s: progress not stored (%s)", claim.job_id, exc)
             await asyncio.sleep(0.25)
+
+    async def _discard(self, job_ids: list[str]) -> None:
+        try:
+            await self.store.discard(job_ids)
+        except Exception as exc:  # they expire with the TTL instead
+            log.warning("sub-jobs not discarded (%s); they expire with the job TTL", exc)
 
     async def _hand_back(self, claim: Claim) -> None:
         try:

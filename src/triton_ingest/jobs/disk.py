@@ -205,6 +205,10 @@ class DiskJobStore(JobStore):
         parent.children = ids
         return ids
 
+    async def discard(self, job_ids: list[str]) -> None:
+        gone = [i for i in job_ids if is_job_id(i) and i not in self.active]
+        await asyncio.to_thread(lambda: [shutil.rmtree(self.files.dir(i), ignore_errors=True) for i in gone])
+
     async def hand_back(self, claim: Claim) -> None:
         self.running.discard(claim.job_id)
         await asyncio.to_thread(self.files.mark, claim.job_id, "queued")  # run at the next start

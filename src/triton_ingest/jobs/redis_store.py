@@ -187,6 +187,10 @@ class RedisJobStore(JobStore):
         parent.children = ids
         return ids
 
+    async def discard(self, job_ids: list[str]) -> None:
+        if job_ids:
+            await self.redis.delete(*(self._result(i) for i in job_ids))
+
     async def stats(self) -> Stats:
         async with self.redis.pipeline(transaction=True) as tx:
             tx.xlen(self.stream)

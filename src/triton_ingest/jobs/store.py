@@ -109,6 +109,10 @@ class JobStore(ABC):
         They do not count against the unfinished-jobs limit."""
 
     @abstractmethod
+    async def discard(self, job_ids: list[str]) -> None:
+        """Forget finished jobs now (a split job's sub-jobs, once their parent holds the result)."""
+
+    @abstractmethod
     async def stats(self) -> Stats:
         """How many jobs wait and run, across every process that shares the store."""
 
