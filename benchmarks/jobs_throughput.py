@@ -51,18 +51,21 @@ def start(command: list[str], log: Path, ready) -> subprocess.Popen:
     return process
 
 
-def triton(work: Path, name: str, core: int | None) -> tuple[subprocess.Popen, str]:
-    """``triton-ingest-server serve`` (tritonserver and its stubs), pinned to ``core`` when given; its gRPC address."""
+def triton(work: Path, name: str, core: int | None) -> tuple[subprocess.Popen, str, str]:
+    """``triton-ingest-server serve`` (tritonserver and its stubs), pinned to ``core`` when given; its
+    HTTP and gRPC addresses."""
     http, grpc, metrics = free_port(), free_port(), free_port()
     pin = ["taskset", "-c", str(core)] if core is not None else []
     process = start([*pin, CLI, "serve", "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port",
                      str(metrics)], work / f"{name}.log", lambda: http_ready(f"localhost:{http}"))
-    return process, f"localhost:{grpc}"
+    return process, f"localhost:{http}", f"localhost:{grpc}"
 
 
-def gateway(work: Path, name: str, grpc: str, *flags: str) -> tuple[subprocess.Popen, str]:
+def gateway(work: Path, name: str, triton_at: tuple, *flags: str) -> tuple[subprocess.Popen, str]:
+    """A gateway in front of ``triton_at`` (a :func:`triton`), ready when that Triton is."""
     port = free_port()
-    process = start([CLI, "gateway", "--triton-grpc", grpc, "--port", str(port), "--work-dir", str(work / name),
+    process = start([CLI, "gateway", "--triton", triton_at[1], "--triton-grpc", triton_at[2], "--port", str(port),
+                     "--work-dir", str(work / name),
                      *flags], work / f"{name}.log", lambda: http_ready(f"localhost:{port}"))
     return process, f"http://localhost:{port}"
 
@@ -95,13 +98,13 @@ def run_jobs(url: str, jobs: list[dict]) -> tuple[float, list[dict]]:
 
 
 def overhead(work: Path, redis_url: str, count: int) -> dict:
-    grpc_server, grpc = triton(work, "triton-overhead", None)
+    served = triton(work, "triton-overhead", None)
     jobs = [{"data": f"One-page job number {i}: a short note about queues and workers.", "filename": f"{i}.txt"}
             for i in range(count)]
     found = {}
     try:
         for store, flags in (("disk", ()), ("redis", ("--jobs", redis_url))):
-            process, url = gateway(work, f"gateway-{store}", grpc, "--workers", "4", *flags)
+            process, url = gateway(work, f"gateway-{store}", served, "--workers", "4", *flags)
             try:
                 run_jobs(url, jobs[:20])  # warm-up
                 seconds, items = run_jobs(url, jobs)
@@ -111,8 +114,8 @@ def overhead(work: Path, redis_url: str, count: int) -> dict:
                 process.terminate()
                 process.wait(60)
     finally:
-        grpc_server.terminate()
-        grpc_server.wait(120)
+        served[0].terminate()
+        served[0].wait(120)
     found["redis_vs_disk"] = round(found["redis_jobs_per_s"] / found["disk_jobs_per_s"], 3)
     return found
 
@@ -120,13 +123,13 @@ def overhead(work: Path, redis_url: str, count: int) -> dict:
 def split_speedup(work: Path, redis: RedisServer, pages: int) -> dict:
     pdf = base64.b64encode(make_prose_pdf(pages)).decode()
     tritons = [triton(work, f"triton-core{core}", core) for core in (0, 1)]
-    processes = [process for process, _ in tritons]
+    processes = [served[0] for served in tritons]
     try:
-        front, url = gateway(work, "gateway-split", tritons[0][1], "--jobs", redis.url, "--workers", "0")
+        front, url = gateway(work, "gateway-split", tritons[0], "--jobs", redis.url, "--workers", "0")
         processes.append(front)
-        processes.append(worker(work, "worker-core0", tritons[0][1], redis.url))
+        processes.append(worker(work, "worker-core0", tritons[0][2], redis.url))
         whole_s, [whole] = run_jobs(url, [{"data": pdf, "filename": "big.pdf", "options": {"split_pages": 0}}])
-        processes.append(worker(work, "worker-core1", tritons[1][1], redis.url))
+        processes.append(worker(work, "worker-core1", tritons[1][2], redis.url))
         used_before = redis.client().info("memory")["used_memory"]
         split_s, [split] = run_jobs(url, [{"data": pdf, "filename": "big.pdf"}])
         used_after = redis.client().info("memory")["used_memory"]

@@ -17,6 +17,7 @@ import tritonclient.http as httpclient
 
 from support.clients import HTTP_TIMEOUT, PROTOCOLS
 from support.pytriton import PyTritonProcess
+from support.silent_triton import SilentTriton
 from triton_ingest.models.artifacts import OCR_DETECTOR_FILE, OCR_RECOGNIZER_FILES, ONNX_FILE, TOKENIZER_FILE, artifact
 from triton_ingest.pipeline.nvcf import LOCAL_NVCF_DIR, NVCF_ROOTS
 from triton_ingest.serving.server import TritonServer
@@ -104,3 +105,12 @@ def onnx_path():
 @pytest.fixture(scope="session")
 def tokenizer_path():
     return artifact(TOKENIZER_FILE)
+
+
+@pytest.fixture
+def silent_triton() -> str:
+    """The gRPC address of a Triton that never answers (see support/silent_triton.py): jobs sent
+    there stay running until the test ends."""
+    with SilentTriton() as silent:
+        yield silent.grpc_url
+

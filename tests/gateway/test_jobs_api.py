@@ -26,7 +26,6 @@ from support.documents import make_docx, make_pdf
 from support.gateway import API_KEY, call, fetch, finished, start_gateway, start_worker, submit
 from support.redis_server import RedisServer
 from support.waiting import wait_until
-from triton_ingest.serving.server import free_port
 
 pytestmark = TRITON_ONLY
 
@@ -176,9 +175,9 @@ def test_fetch_needs_ids_and_auth_is_required_and_never_logged(gateway):
     assert urllib.request.urlopen(url + "/v2/health/live", timeout=10).status == 200  # no key needed
 
 
-def test_a_full_queue_answers_429(server, tmp_path, store):
-    """Jobs against a Triton that does not answer stay unfinished (they retry): the queue fills."""
-    process, url = start_gateway(server, tmp_path / "gateway.log", "--triton-grpc", f"localhost:{free_port()}",
+def test_a_full_queue_answers_429(server, tmp_path, store, silent_triton):
+    """Jobs against a Triton that never answers stay unfinished: the queue fills."""
+    process, url = start_gateway(server, tmp_path / "gateway.log", "--triton-grpc", silent_triton,
                                  "--job-concurrency", "1", "--max-queued-jobs", "3", *store, command="gateway")
     try:
         submit(url, [{"data": "one"}, {"data": "two"}, {"data": "three"}])
@@ -194,16 +193,16 @@ def job_state(work_dir, job_id: str) -> str:
     return json.loads(meta.read_text())["state"] if meta.exists() else ""
 
 
-def test_a_restart_keeps_finished_results_fails_running_jobs_and_runs_queued_ones(server, tmp_path):
-    """A finished job survives; the job running when the gateway is killed (held in its retries by a
-    Triton that does not answer) fails as interrupted; the one queued behind it runs after the restart."""
+def test_a_restart_keeps_finished_results_fails_running_jobs_and_runs_queued_ones(server, tmp_path, silent_triton):
+    """A finished job survives; the job running when the gateway is killed (held by a Triton that
+    never answers) fails as interrupted; the one queued behind it runs after the restart."""
     work_dir, one_at_a_time = tmp_path / "gw", ("--job-concurrency", "1")
     process, url = start_gateway(server, tmp_path / "first.log", command="gateway")
     [done_id] = submit(url, {"data": "Finished before the restart.", "filename": "done.txt"})
     [before] = finished(url, [done_id])
     process.terminate()
     process.wait(10)
-    process, url = start_gateway(server, tmp_path / "second.log", "--triton-grpc", f"localhost:{free_port()}",
+    process, url = start_gateway(server, tmp_path / "second.log", "--triton-grpc", silent_triton,
                                  *one_at_a_time, command="gateway")
     try:
         running_id, queued_id = submit(url, [{"data": b64(make_pdf(5)), "filename": "running.pdf"},
@@ -267,13 +266,13 @@ def test_a_post_fetch_takes_a_thousand_ids_a_request_line_cannot(gateway):
     assert status == 400 and body["error"]["param"] == "job_ids"
 
 
-def test_a_store_error_on_a_job_s_way_out_does_not_stop_its_worker(server, tmp_path):
+def test_a_store_error_on_a_job_s_way_out_does_not_stop_its_worker(server, tmp_path, silent_triton):
     """A queued job's document becomes a directory while the gateway is down: reading it fails, and so
     does the store on the job's way out (a directory is not unlinked). The only worker goes on."""
     work_dir, one_at_a_time = tmp_path / "gw", ("--job-concurrency", "1")
-    process, url = start_gateway(server, tmp_path / "first.log", "--triton-grpc", f"localhost:{free_port()}",
+    process, url = start_gateway(server, tmp_path / "first.log", "--triton-grpc", silent_triton,
                                  *one_at_a_time, command="gateway")
-    try:  # the first job is held in its retries by a Triton that does not answer: the others stay queued
+    try:  # the first job is held by a Triton that never answers: the others stay queued
         held, broken, after = submit(url, [{"data": "Held.", "filename": "held.txt"},
                                            {"data": "Broken.", "filename": "broken.txt"},
                                            {"data": "After the broken one.", "filename": "after.txt"}])
@@ -325,3 +324,18 @@ def test_split_pages_must_be_a_page_count(gateway):
     url, _ = gateway
     status, body = call(url, "/v1/submit_job", {"data": "x", "options": {"split_pages": -1}})
     assert status == 400 and "'options.split_pages' must be an integer in [0, 100000]" in body["error"]["message"]
+
+
+def test_a_result_over_the_chunk_cap_fails_pointing_to_server_side_indexing(server, tmp_path, store):
+    process, url = start_gateway(server, tmp_path / "gateway.log", "--max-result-chunks", "2", *store,
+                                 command="gateway")
+    try:
+        three_pages = {"data": b64(make_pdf(3)), "options": {"chunk_size": 32, "chunk_overlap": 4}}
+        small, large = finished(url, submit(url, [{"data": "One short chunk."}, three_pages]))
+        assert small["status"] == "done"
+        assert large["status"] == "failed" and large["error"]["reason"] == "invalid_input"
+        assert "holds at most 2 (--max-result-chunks)" in large["error"]["message"]
+        assert "options.index" in large["error"]["message"]
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -49,10 +49,10 @@ def front(server, redis, tmp_path, processes, name: str) -> tuple[subprocess.Pop
     return process, url
 
 
-def worker(server, redis, tmp_path, processes, name: str, *extra: str, dead_triton: bool = False) -> subprocess.Popen:
-    """A worker process; ``dead_triton`` points it at a port nothing answers, so its jobs stay in retries."""
-    process = start_worker(server, tmp_path / f"{name}.log", "--jobs", redis.url, *extra,
-                           triton_grpc=f"localhost:{free_port()}" if dead_triton else None)
+def worker(server, redis, tmp_path, processes, name: str, *extra: str, triton_grpc: str | None = None
+           ) -> subprocess.Popen:
+    """A worker process, on the test's Triton unless ``triton_grpc`` says otherwise."""
+    process = start_worker(server, tmp_path / f"{name}.log", "--jobs", redis.url, *extra, triton_grpc=triton_grpc)
     processes.append(process)
     return process
 
@@ -70,9 +70,9 @@ def job_field(redis, job_id: str, field: str) -> str:
     return value.decode() if value else ""
 
 
-def test_a_worker_killed_mid_job_has_its_job_finished_by_another(server, redis, tmp_path, processes):
+def test_a_worker_killed_mid_job_has_its_job_finished_by_another(server, redis, tmp_path, processes, silent_triton):
     _, url = front(server, redis, tmp_path, processes, "gateway")
-    doomed = worker(server, redis, tmp_path, processes, "doomed", "--claim-idle", "2", dead_triton=True)
+    doomed = worker(server, redis, tmp_path, processes, "doomed", "--claim-idle", "2", triton_grpc=silent_triton)
     [job_id] = submit(url, {"data": "Taken over after its first worker died.", "filename": "t.txt"})
     wait_until(lambda: job_field(redis, job_id, "state") == "running", "the first worker to take the job")
     doomed.send_signal(signal.SIGKILL)
@@ -89,11 +89,12 @@ def test_a_worker_killed_mid_job_has_its_job_finished_by_another(server, redis, 
     assert redis.client().xlen("triton-ingest:queue") == 0
 
 
-def test_a_worker_stopped_with_sigterm_hands_its_job_back_within_its_grace(server, redis, tmp_path, processes):
+def test_a_worker_stopped_with_sigterm_hands_its_job_back_within_its_grace(server, redis, tmp_path, processes,
+                                                                          silent_triton):
     """The take-over idle time is 300 s: only a hand-back lets the second worker run the job at once."""
     _, url = front(server, redis, tmp_path, processes, "gateway")
     stopping = worker(server, redis, tmp_path, processes, "stopping", "--claim-idle", "300", "--grace", "1",
-                      dead_triton=True)
+                      triton_grpc=silent_triton)
     [job_id] = submit(url, {"data": "Handed back on SIGTERM.", "filename": "h.txt"})
     wait_until(lambda: job_field(redis, job_id, "state") == "running", "the first worker to take the job")
     started = time.monotonic()
@@ -138,7 +139,7 @@ def test_jobs_on_an_unreachable_triton_fail_as_unavailable_and_none_is_lost(serv
     _, url = front(server, redis, tmp_path, processes, "gateway")
     port = free_port()
     worker(server, redis, tmp_path, processes, "worker", "--concurrency", "2", "--metrics-port", str(port),
-           dead_triton=True)
+           triton_grpc=f"localhost:{free_port()}")  # nothing listens there: each call fails, and is retried
     ids = submit(url, [{"data": f"No Triton for job {i}."} for i in range(3)])
     items = finished(url, ids, timeout=180)  # each job waits out the client's retries (about 8 to 16 s)
     assert [(item["status"], item["error"]["reason"]) for item in items] == [("failed", "unavailable")] * 3

@@ -20,7 +20,6 @@ from support.gateway import API_KEY, call, finished, start_gateway, start_worker
 from support.milvus import MilvusLiteServer
 from support.redis_server import RedisServer
 from support.waiting import wait_until
-from triton_ingest.serving.server import free_port
 
 pytestmark = TRITON_ONLY
 FACTS = ["The staging cluster's Redis listens on port 6390.", "Invoices are archived after 45 days.",
@@ -90,8 +89,8 @@ def test_an_index_the_operator_did_not_allow_is_refused_at_submit(server, tmp_pa
         process.wait(30)
 
 
-def test_a_worker_killed_mid_job_leaves_each_chunk_in_the_index_once(server, milvus, tmp_path):
-    """The first worker holds the job (its Triton does not answer) until it is killed; the second
+def test_a_worker_killed_mid_job_leaves_each_chunk_in_the_index_once(server, milvus, tmp_path, silent_triton):
+    """The first worker holds the job (its Triton never answers) until it is killed; the second
     takes it over and writes every chunk; the index holds each once."""
     redis = RedisServer(tmp_path / "redis")
     jobs, index = ("--jobs", redis.url), ("--index-uri", milvus.uri)
@@ -101,7 +100,7 @@ def test_a_worker_killed_mid_job_leaves_each_chunk_in_the_index_once(server, mil
                                      command="gateway")
         started.append(process)
         doomed = start_worker(server, tmp_path / "doomed.log", *jobs, *index, "--claim-idle", "2",
-                              triton_grpc=f"localhost:{free_port()}")
+                              triton_grpc=silent_triton)
         started.append(doomed)
         pdf = make_pdf(6)
         [job_id] = submit(url, {"data": base64.b64encode(pdf).decode(), "filename": "six.pdf",

@@ -40,13 +40,14 @@ from .jobs import JobRequestError, index_target, split_pages_of
 log = logging.getLogger("triton_ingest.gateway.jobs")
 STORE_RETRY_S = 1.0  # how long a loop waits after the store failed it
 SUB_JOB_POLL_S = 0.25  # how often a split job looks at its sub-jobs
+MAX_RESULT_CHUNKS = 20_000  # chunks one stored result may hold: about 40 MB in Redis at 384-d
 
 
 class JobWorker:
     def __init__(self, store: JobStore, triton_grpc: str, concurrency: int, triton_timeout: float = 600.0,
-                 index_uris: tuple[str, ...] = ()):
+                 index_uris: tuple[str, ...] = (), max_result_chunks: int = MAX_RESULT_CHUNKS):
         self.store, self.triton_grpc, self.triton_timeout = store, triton_grpc, triton_timeout
-        self.index_uris = index_uris
+        self.index_uris, self.max_result_chunks = index_uris, max_result_chunks
         self.concurrency = concurrency
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.stopping = False
@@ -127,6 +128,8 @@ class JobWorker:
         finally:
             metrics.RUNNING_HERE.dec()
         keeper.cancel()
+        if embeddings is not None and len(embeddings) > self.max_result_chunks:
+            item, embeddings, outcome = self._too_many_chunks(claim, len(embeddings)), None, "failed (too many chunks)"
         ingested = time.monotonic()
         metrics.STAGE.labels("ingest").observe(ingested - started)
         try:
@@ -164,6 +167,12 @@ class JobWorker:
             message = str(exc) if isinstance(exc, TritonIngestClientError) else f"cannot read the document: {exc.strerror}"
             return failed_item(claim.job_id, claim.filename, reason, message, claim.progress), None, \
                 f"failed ({reason}): {message}"
+
+    def _too_many_chunks(self, claim: Claim, count: int) -> dict:
+        return failed_item(claim.job_id, claim.filename, "invalid_input", f"the document gave {count} chunks; a "
+                           f"stored job result holds at most {self.max_result_chunks} (--max-result-chunks). Have "
+                           "the workers write them to an index (options.index), or ingest it with the SDK directly",
+                           claim.progress)
 
     async def _document(self, claim: Claim) -> bytes:
         if claim.data is not None:
@@ -280,6 +289,8 @@ def add_store_arguments(group: argparse._ArgumentGroup) -> None:
                        help="Redis: workers a job may be given before it fails with reason worker_lost")
     group.add_argument("--grace", type=float, default=8.0,
                        help="seconds running jobs get to finish on SIGTERM before they are handed back")
+    group.add_argument("--max-result-chunks", type=int, default=MAX_RESULT_CHUNKS,
+                       help="chunks one stored job result may hold; a larger result fails, pointing to options.index")
     group.add_argument("--index-uri", action="append", default=[], metavar="URI",
                        help="a Milvus URI jobs may write their chunks to (options.index; repeatable; the first is "
                             "the default). Without one, jobs asking for an index are refused")
@@ -311,7 +322,8 @@ def run_worker(args: argparse.Namespace) -> int:
 
 async def _work_until_stopped(store: JobStore, args: argparse.Namespace) -> None:
     await store.open()
-    worker = JobWorker(store, args.triton_grpc, args.concurrency, args.triton_timeout, tuple(args.index_uri))
+    worker = JobWorker(store, args.triton_grpc, args.concurrency, args.triton_timeout, tuple(args.index_uri),
+                       args.max_result_chunks)
     await worker.start()
     following = asyncio.create_task(metrics.follow_store(store))
     if args.metrics_port:

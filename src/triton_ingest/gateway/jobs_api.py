@@ -32,7 +32,7 @@ from aiohttp import web
 from ..jobs import open_store
 from ..jobs.store import NewJob, QueueFull
 from . import job_metrics as metrics
-from .job_worker import JobWorker
+from .job_worker import MAX_RESULT_CHUNKS, JobWorker
 from .jobs import JobRequestError, parse_jobs
 from .limits import BodyTooLarge, read_body
 from .openai_api import OpenAIError
@@ -56,6 +56,7 @@ class JobLimits:
     max_deliveries: int = 3
     grace: float = 8.0  # seconds running jobs get to finish when the gateway stops (docker stop gives 10)
     index_uris: tuple[str, ...] = ()  # Milvus URIs jobs may write to (options.index)
+    max_result_chunks: int = MAX_RESULT_CHUNKS
 
 
 class JobsAPI:
@@ -64,7 +65,8 @@ class JobsAPI:
     def __init__(self, triton_grpc: str, work_dir: Path, limits: JobLimits, triton_timeout: float = 600.0):
         self.limits = limits
         self.store = open_store(limits.store, work_dir, limits.ttl, limits.claim_idle, limits.max_deliveries)
-        self.worker = JobWorker(self.store, triton_grpc, limits.concurrency, triton_timeout, limits.index_uris)
+        self.worker = JobWorker(self.store, triton_grpc, limits.concurrency, triton_timeout, limits.index_uris,
+                                limits.max_result_chunks)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/submit_job", self.submit)

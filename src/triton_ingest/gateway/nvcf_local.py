@@ -308,7 +308,8 @@ def config_from(args: argparse.Namespace) -> GatewayConfig:
     jobs = JobLimits(concurrency=args.job_concurrency, max_queued=args.max_queued_jobs,
                      max_per_submit=args.max_jobs_per_submit, max_body_bytes=args.max_body_bytes, ttl=args.job_ttl,
                      documents_dir=args.documents_dir, store=args.jobs, claim_idle=args.claim_idle,
-                     max_deliveries=args.max_deliveries, grace=args.grace, index_uris=tuple(args.index_uri))
+                     max_deliveries=args.max_deliveries, grace=args.grace, index_uris=tuple(args.index_uri),
+                     max_result_chunks=args.max_result_chunks)
     limits = Limits(pexec_body_bytes=args.max_pexec_body_bytes, embeddings_body_bytes=args.max_embeddings_body_bytes,
                     max_invocations=args.max_invocations, max_pending_invocations=args.max_pending_invocations,
                     triton_timeout=args.triton_timeout)
