@@ -152,3 +152,36 @@ def _alive(process: psutil.Process) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def stuck_repository(tmp_path: Path) -> Path:
+    """One Python model whose ``finalize`` never returns, so Triton can never finish unloading it
+    (what a busy ``ingest_stream`` did after its gRPC streams: Triton then waits out its exit timeout)."""
+    model = tmp_path / "stuck-repository" / "stuck"
+    (model / "1").mkdir(parents=True)
+    (model / "config.pbtxt").write_text('name: "stuck"\nbackend: "python"\nmax_batch_size: 0\n'
+                                        'input [{ name: "X", data_type: TYPE_FP32, dims: [1] }]\n'
+                                        'output [{ name: "Y", data_type: TYPE_FP32, dims: [1] }]\n'
+                                        'instance_group [{ kind: KIND_CPU, count: 1 }]\n')
+    (model / "1" / "model.py").write_text("import time\n\n\nclass TritonPythonModel:\n"
+                                          "    def execute(self, requests):\n        return []\n\n"
+                                          "    def finalize(self):\n        time.sleep(3600)\n")
+    return model.parent
+
+
+@pytest.mark.integration
+def test_serve_stops_within_its_stop_budget_even_when_a_model_never_unloads(tmp_path):
+    """Without the budget this stop took 30.6 s (Triton's exit timeout) and exited 1; docker stop
+    allows 10 s, Kubernetes 30 s by default."""
+    ports = [str(free_port()) for _ in range(3)]
+    process = start_cli("serve", "--model-repository", str(stuck_repository(tmp_path)), "--stop-budget", "5",
+                        "--http-port", ports[0], "--grpc-port", ports[1], "--metrics-port", ports[2])
+    wait_for_line(process, "triton-ingest: ready")
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0  # budget 5 s, and room for a slow machine; Triton alone takes 30
+    print(f"stopped in {time.monotonic() - started:.1f} s with a 5 s budget")
+    assert "still running after the stop budget (5 s" in process.stdout.read()
+    for port in ports[:2]:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..models.artifacts import artifact_dir
 from ..models.int8_choice import cached, cpu_class
 from ..paths import DEFAULT_MODEL_REPOSITORY
-from .server import ServerStartError, TritonServer
+from .server import STOP_BUDGET_ENV, STOP_BUDGET_S, ServerStartError, TritonServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--metrics-port", type=int, default=8002)
     parser.add_argument("--ready-timeout", type=float, default=180.0, help="seconds to wait for readiness")
+    parser.add_argument("--stop-budget", type=float, default=None,
+                        help=f"seconds a stop may take, drain included, before tritonserver is killed "
+                             f"(default ${STOP_BUDGET_ENV}, else {STOP_BUDGET_S:g})")
     parser.add_argument("extra", nargs="*", help="more tritonserver flags, after --")
 
 
@@ -34,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         grpc_port=args.grpc_port,
         metrics_port=args.metrics_port,
         extra_args=args.extra,
+        **({"stop_budget": max(1.0, args.stop_budget)} if args.stop_budget is not None else {}),
     )
     stopping = []
 

@@ -109,6 +109,41 @@ class LocalEndpoints:
         return f"localhost:{self.grpc_port}"
 
 
+STOP_BUDGET_ENV = "TRITON_INGEST_STOP_BUDGET_S"
+STOP_BUDGET_S = 25.0
+"""Seconds a stop may take, drain included: under Kubernetes' default 30 s grace. ``docker stop``
+gives 10 s: set 8 there (or give docker more, ``stop_grace_period``)."""
+
+
+def stop_budget(env: dict | None = None) -> float:
+    """``$TRITON_INGEST_STOP_BUDGET_S`` (seconds, at least 1), else :data:`STOP_BUDGET_S`."""
+    raw = (os.environ if env is None else env).get(STOP_BUDGET_ENV, "").strip()
+    try:
+        return max(1.0, float(raw)) if raw else STOP_BUDGET_S
+    except ValueError:
+        raise ValueError(f"{STOP_BUDGET_ENV} must be a number of seconds, got {raw!r}") from None
+
+
+def drain_then_stop(process: subprocess.Popen, drain_for: Callable[[float], object], budget: float,
+                    kill: Callable[[], None]) -> None:
+    """Stop tritonserver within ``budget`` seconds: ``drain_for(seconds)`` gets the first two
+    thirds, then SIGTERM lets Triton finish; at the budget's end ``kill()``. Triton itself would
+    wait out its whole exit timeout for a model that never finishes unloading (a stub stuck in
+    ``finalize``, an ``ingest_stream`` its gRPC streams left busy), past any stop budget."""
+    deadline = time.monotonic() + budget
+    try:
+        drain_for(budget * 2 / 3)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"triton-ingest: tritonserver still running after the stop budget ({budget:g} s, "
+                  f"{STOP_BUDGET_ENV}); killing it", flush=True)
+            kill()
+
+
 def die_with_launcher() -> Callable[[], None]:
     """A ``preexec_fn``: the child gets SIGKILL when the thread that started it ends (Linux
     ``PR_SET_PDEATHSIG``), so a launcher killed mid-drain leaves no tritonserver holding its ports.
@@ -138,6 +173,7 @@ class TritonServer(LocalEndpoints):
     metrics_port: int = 8002
     work_dir: Path = BUILD / "server"
     exit_timeout: int = 30  # seconds Triton drains in-flight requests on SIGTERM
+    stop_budget: float = field(default_factory=stop_budget)  # seconds terminate() may take in all
     extra_args: list[str] = field(default_factory=list)
     log_path: Path | None = None
     watch_stubs: bool = True  # reload a model whose Python-backend stub died (see watchdog.py)
@@ -221,23 +257,24 @@ class TritonServer(LocalEndpoints):
         """Drain in-flight requests, then let tritonserver exit (SIGTERM); do not wait.
 
         With the watchdog's repository access, the BLS models are drained first (see
-        ``watchdog.drain``); Triton's own SIGTERM drain then finishes the rest."""
+        ``watchdog.drain``); Triton's own SIGTERM drain then finishes the rest. All of it within
+        ``stop_budget`` seconds: then the server is killed (:func:`drain_then_stop`)."""
         if self.process is None or self.process.poll() is not None or self._draining is not None:
             return  # not running, or already draining: a second call changes nothing
-        if self.watchdog is None:
-            self.process.send_signal(signal.SIGTERM)
-            return
         self._draining = threading.Thread(target=self._drain_then_sigterm, daemon=True)
         self._draining.start()
 
     def _drain_then_sigterm(self) -> None:
-        try:
+        def drain_for(seconds: float) -> None:
+            if self.watchdog is None:  # not ready yet, or no repository access: Triton drains alone
+                return
+            deadline = time.monotonic() + seconds
             self.watchdog.stop()
-            self.watchdog.join(timeout=self.exit_timeout)  # no reload may race the drain
-            drain(self.http_url, self._token, self.drained, self.exit_timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
+            self.watchdog.join(timeout=seconds)  # no reload may race the drain
+            drain(self.http_url, self._token, self.drained, max(0.0, deadline - time.monotonic()))
+
+        pid = self.process.pid  # its own session: the stubs go with it
+        drain_then_stop(self.process, drain_for, self.stop_budget, lambda: os.killpg(pid, signal.SIGKILL))
 
     def stop(self, timeout: float | None = None) -> int | None:
         """SIGTERM (Triton drains in-flight requests), then SIGKILL after ``timeout``."""

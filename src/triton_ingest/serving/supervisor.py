@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 
-from .server import die_with_launcher, http_ready
+from .server import die_with_launcher, drain_then_stop, http_ready, stop_budget
 from .watchdog import StubWatchdog, drain, new_token, restricted_api_args
 
 
@@ -39,25 +39,26 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> bool:
 
 
 def supervise(command: list[str], drained: tuple[tuple[str, ...], ...], ready_timeout: float = 1800,
-              drain_timeout: float = 30) -> int:
+              budget: float | None = None) -> int:
     """Run ``command`` (tritonserver) under the watchdog; on SIGTERM/SIGINT drain the models
-    ``drained`` (those making BLS calls), then stop."""
+    ``drained`` (those making BLS calls), then stop, all within ``budget`` seconds
+    (``$TRITON_INGEST_STOP_BUDGET_S``, 25 by default)."""
     token = new_token()
     process = subprocess.Popen([*command, *restricted_api_args(token)], preexec_fn=die_with_launcher())
     url = f"localhost:{flag(command, 'http-port', '8000')}"  # 8000: Triton's default
     watchdog: list[StubWatchdog] = []
     stopping, lock = threading.Event(), threading.Lock()  # the lock orders watchdog start vs. drain
 
+    def drain_for(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        with lock:
+            for dog in watchdog:
+                dog.stop()
+                dog.join(timeout=seconds)
+        drain(url, token, drained, max(0.0, deadline - time.monotonic()))
+
     def shutdown() -> None:
-        try:
-            with lock:
-                for dog in watchdog:
-                    dog.stop()
-                    dog.join(timeout=drain_timeout)
-            drain(url, token, drained, drain_timeout)
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+        drain_then_stop(process, drain_for, stop_budget() if budget is None else budget, process.kill)
 
     def on_signal(signum, _frame) -> None:
         if stopping.is_set():  # a second signal: no more waiting
