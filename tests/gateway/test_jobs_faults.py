@@ -4,6 +4,7 @@ state it can observe (a job's state in Redis, a log line), never on a sleep."""
 
 from __future__ import annotations
 
+import base64
 import signal
 import subprocess
 import time
@@ -16,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from triton_ingest_client import Client
 
 from support.clients import TRITON_ONLY
+from support.commands import SLOW_INGEST
+from support.documents import make_pdf
 from support.gateway import fetch, finished, start_gateway, start_worker, submit
 from support.redis_server import RedisServer
 from support.waiting import wait_until
@@ -180,3 +183,20 @@ def test_a_burst_from_sixteen_submitters_through_two_gateways_and_three_workers(
     assert sum(metric(w, "triton_ingest_jobs_finished_total", status="done") for w in workers) == 500
     assert sum(metric(w, "triton_ingest_job_stage_seconds_count", stage="wait") for w in workers) == 500
     assert sum(metric(u + "/metrics", "triton_ingest_jobs_submitted_total") for u in urls) == 500
+
+
+def test_a_worker_killed_mid_stream_leaves_triton_serving_streams(server, redis, tmp_path, processes):
+    """The worker is SIGKILLed while Triton streams it a 150-page PDF one chunk per embed call (its
+    progress in Redis shows the stream is under way): Triton stays ready and serves the next
+    ``ingest_stream`` at once."""
+    _, url = front(server, redis, tmp_path, processes, "gateway")
+    doomed = worker(server, redis, tmp_path, processes, "doomed")
+    [job_id] = submit(url, {"data": base64.b64encode(make_pdf(150)).decode(), "filename": "long.pdf",
+                            "options": {**SLOW_INGEST, "split_pages": 0}})
+    wait_until(lambda: float(job_field(redis, job_id, "progress") or 0) > 0, "the stream to be under way")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(10)
+    with Client(server.grpc_url, "grpc") as direct:
+        assert direct.health()["ready"]
+        result = direct.ingest(b"Served right after a worker died mid-stream.", filename="next.txt", stream=True)
+    assert result.texts == ["Served right after a worker died mid-stream."]
