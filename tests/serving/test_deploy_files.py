@@ -199,3 +199,15 @@ def test_compose_runs_triton_redis_two_gateways_workers_and_milvus_with_commands
     assert "8001:8001" in services["triton"]["ports"] and services["worker"]["deploy"]["replicas"] >= 2
     assert worker.grace < int(services["worker"]["stop_grace_period"].removesuffix("s"))
     assert services["milvus"]["command"] == ["milvus", "run", "standalone"]
+
+
+def test_each_stop_budget_fits_its_platform_s_grace():
+    """docker stop's 10 s for the image; the Deployment's and compose's own grace periods."""
+    image_budget = re.search(r"TRITON_INGEST_STOP_BUDGET_S=(\d+)", (REPO_ROOT / "Dockerfile").read_text())
+    assert image_budget and int(image_budget.group(1)) < 10
+    pod = k8s("Deployment", "triton-ingest")["spec"]["template"]["spec"]
+    budget = next(e["value"] for e in pod["containers"][0]["env"] if e["name"] == "TRITON_INGEST_STOP_BUDGET_S")
+    assert float(budget) < pod["terminationGracePeriodSeconds"]
+    triton = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["triton"]
+    grace = int(triton["stop_grace_period"].removesuffix("s"))
+    assert float(triton["environment"]["TRITON_INGEST_STOP_BUDGET_S"]) < grace
