@@ -147,8 +147,8 @@ def drain_then_stop(process: subprocess.Popen, drain_for: Callable[[float], obje
 def die_with_launcher() -> Callable[[], None]:
     """A ``preexec_fn``: the child gets SIGKILL when the thread that started it ends (Linux
     ``PR_SET_PDEATHSIG``), so a launcher killed mid-drain leaves no tritonserver holding its ports.
-    Start servers from a thread that lives as long as they do (the main thread, in every launcher
-    here). Elsewhere than Linux it does nothing."""
+    Only for children started from the main thread: one started from another thread would die
+    with that thread. Elsewhere than Linux it does nothing."""
     launcher = os.getpid()
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -224,7 +224,9 @@ class TritonServer(LocalEndpoints):
         self.process = subprocess.Popen(
             self.command(), env=server_env({**os.environ, **self.env}), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the launcher, which then stops the server
-            preexec_fn=die_with_launcher(),  # ... and a launcher that is killed takes the server with it
+            # ... and a launcher that is killed takes the server with it; PR_SET_PDEATHSIG follows the
+            # starting thread, so only a server started from the main thread gets it
+            preexec_fn=die_with_launcher() if threading.current_thread() is threading.main_thread() else None,
         )
         log.close()
         self.wait_ready(timeout)
@@ -268,9 +270,9 @@ class TritonServer(LocalEndpoints):
         def drain_for(seconds: float) -> None:
             if self.watchdog is None:  # not ready yet, or no repository access: Triton drains alone
                 return
-            deadline = time.monotonic() + seconds
+            deadline = time.monotonic() + min(seconds, self.exit_timeout)  # done before stop() gives up waiting
             self.watchdog.stop()
-            self.watchdog.join(timeout=seconds)  # no reload may race the drain
+            self.watchdog.join(timeout=max(0.0, deadline - time.monotonic()))  # no reload may race the drain
             drain(self.http_url, self._token, self.drained, max(0.0, deadline - time.monotonic()))
 
         pid = self.process.pid  # its own session: the stubs go with it
