@@ -40,6 +40,7 @@ from .jobs import JobRequestError, index_target, split_pages_of
 log = logging.getLogger("triton_ingest.gateway.jobs")
 STORE_RETRY_S = 1.0  # how long a loop waits after the store failed it
 SUB_JOB_POLL_S = 0.25  # how often a split job looks at its sub-jobs
+JOB_TTL_S, CLAIM_IDLE_S, MAX_DELIVERIES, GRACE_S = 3600.0, 60.0, 3, 8.0  # the job store flags' defaults
 MAX_RESULT_CHUNKS = 20_000  # chunks one stored result may hold: about 40 MB in Redis at 384-d
 
 
@@ -179,7 +180,8 @@ class JobWorker:
             return claim.data
         if claim.path is None:
             raise JobRequestError("this part of a split job has no document: its parent job ended before it ran")
-        return await asyncio.to_thread(Path(claim.path).read_bytes)
+        claim.data = await asyncio.to_thread(Path(claim.path).read_bytes)  # read once: the split plan, then ingest
+        return claim.data
 
     async def _split_plan(self, claim: Claim) -> tuple[list[str], list[tuple[int, int]], int] | None:
         """A large PDF's sub-jobs (queued now, or by the worker this job was taken over from), their
@@ -282,12 +284,12 @@ def add_store_arguments(group: argparse._ArgumentGroup) -> None:
     """The job store's flags, the same for the gateway and the ``worker`` command."""
     group.add_argument("--jobs", metavar="URL", help=f"job store: redis://HOST:PORT/DB (shared by gateways and "
                        f"workers) or 'disk' (the work dir, one gateway); default ${JOBS_ENV}, else disk")
-    group.add_argument("--job-ttl", type=float, default=3600.0, help="seconds finished job results are kept")
-    group.add_argument("--claim-idle", type=float, default=60.0,
+    group.add_argument("--job-ttl", type=float, default=JOB_TTL_S, help="seconds finished job results are kept")
+    group.add_argument("--claim-idle", type=float, default=CLAIM_IDLE_S,
                        help="Redis: seconds a running job's worker may stay silent before another takes the job over")
-    group.add_argument("--max-deliveries", type=int, default=3,
+    group.add_argument("--max-deliveries", type=int, default=MAX_DELIVERIES,
                        help="Redis: workers a job may be given before it fails with reason worker_lost")
-    group.add_argument("--grace", type=float, default=8.0,
+    group.add_argument("--grace", type=float, default=GRACE_S,
                        help="seconds running jobs get to finish on SIGTERM before they are handed back")
     group.add_argument("--max-result-chunks", type=int, default=MAX_RESULT_CHUNKS,
                        help="chunks one stored job result may hold; a larger result fails, pointing to options.index")

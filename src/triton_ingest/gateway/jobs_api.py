@@ -32,7 +32,7 @@ from aiohttp import web
 from ..jobs import open_store
 from ..jobs.store import NewJob, QueueFull
 from . import job_metrics as metrics
-from .job_worker import MAX_RESULT_CHUNKS, JobWorker
+from .job_worker import CLAIM_IDLE_S, GRACE_S, JOB_TTL_S, MAX_DELIVERIES, MAX_RESULT_CHUNKS, JobWorker
 from .jobs import JobRequestError, parse_jobs
 from .limits import BodyTooLarge, read_body
 from .openai_api import OpenAIError
@@ -49,12 +49,12 @@ class JobLimits:
     max_queued: int = 1000
     max_per_submit: int = 256
     max_body_bytes: int = 64 << 20
-    ttl: float = 3600.0
+    ttl: float = JOB_TTL_S
     documents_dir: Path | None = None
     store: str | None = None  # --jobs: None reads $TRITON_INGEST_JOBS; "" or "disk": the work dir
-    claim_idle: float = 60.0
-    max_deliveries: int = 3
-    grace: float = 8.0  # seconds running jobs get to finish when the gateway stops (docker stop gives 10)
+    claim_idle: float = CLAIM_IDLE_S
+    max_deliveries: int = MAX_DELIVERIES
+    grace: float = GRACE_S  # seconds running jobs get to finish when the gateway stops (docker stop gives 10)
     index_uris: tuple[str, ...] = ()  # Milvus URIs jobs may write to (options.index)
     max_result_chunks: int = MAX_RESULT_CHUNKS
 

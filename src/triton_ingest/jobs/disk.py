@@ -64,7 +64,11 @@ class JobFiles:
 
     def mark(self, job_id: str, state: str) -> dict:
         """Set the job's state (``queued``, ``running``); its ``job.json``."""
-        meta = {**self.meta(job_id), "state": state}
+        return self.update(job_id, state=state)
+
+    def update(self, job_id: str, **fields) -> dict:
+        """``job.json`` with ``fields`` set, written atomically; the new contents."""
+        meta = {**self.meta(job_id), **fields}
         write_atomically(self.dir(job_id) / "job.json", json.dumps(meta).encode())
         return meta
 
@@ -196,8 +200,7 @@ class DiskJobStore(JobStore):
         def create() -> None:
             for job_id, child in zip(ids, children):
                 self.files.create(job_id, child)
-            meta = {**self.files.meta(parent.job_id), "children": ids}
-            write_atomically(self.files.dir(parent.job_id) / "job.json", json.dumps(meta).encode())
+            self.files.update(parent.job_id, children=ids)
 
         await asyncio.to_thread(create)
         for job_id, child in zip(ids, children):
