@@ -12,7 +12,8 @@ from triton_ingest_client import InvalidInputError, UnavailableError
 from triton_ingest_client._errors import from_reason, reason_of
 from triton_ingest_client.jobs import job_result
 
-from triton_ingest.gateway.job_split import child_options, failure, may_split, merged, page_ranges, progress
+from triton_ingest.gateway.job_split import (MAX_PARTS, child_options, failure, may_split, merged, page_ranges,
+                                             progress)
 from triton_ingest.gateway.jobs import JobRequestError, parse_jobs
 from triton_ingest.jobs.disk import JobFiles, write_atomically
 from triton_ingest.jobs.store import NewJob
@@ -118,6 +119,8 @@ def test_reasons_round_trip_to_the_same_exception_classes():
 
 def test_a_split_job_s_ranges_progress_failure_and_merged_result():
     assert page_ranges(70, 32) == [(1, 32), (33, 64), (65, 70)] and page_ranges(32, 32) == [(1, 32)]
+    hostile = page_ranges(5000, 1)  # a client's split_pages 1: at most MAX_PARTS sub-jobs, all pages kept
+    assert len(hostile) == MAX_PARTS and hostile[0] == (1, 79) and hostile[-1][1] == 5000
     assert may_split(b"%PDF-1.7 ...", {}) and not may_split(b"%PDF-1.7", {"text_depth": "document"})
     assert not may_split(b"plain text", {}) and not may_split(b"%PDF-1.7", {"first_page": 3})
     assert child_options({"chunk_size": 64, "split_pages": 8, "index": {}}, 9, 16) == \

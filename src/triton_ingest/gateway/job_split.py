@@ -29,8 +29,15 @@ def may_split(data: bytes, options: dict) -> bool:
             and "first_page" not in options and "last_page" not in options)
 
 
+MAX_PARTS = 64
+"""Sub-jobs one job may become: a client's ``split_pages: 1`` on a 5,000-page PDF gets 64 parts of
+79 pages, not 5,000 sub-jobs past the unfinished-jobs limit (sub-jobs do not count against it)."""
+
+
 def page_ranges(page_count: int, split_pages: int) -> list[tuple[int, int]]:
-    """1-based inclusive ``(first, last)`` ranges of ``split_pages`` pages covering the document."""
+    """1-based inclusive ``(first, last)`` ranges of ``split_pages`` pages (more where that would
+    make over :data:`MAX_PARTS` parts) covering the document."""
+    split_pages = max(split_pages, -(-page_count // MAX_PARTS))
     return [(first, min(first + split_pages - 1, page_count)) for first in range(1, page_count + 1, split_pages)]
 
 
