@@ -8,6 +8,8 @@ per-target model repository, the TensorRT engine and the container's start-up.
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import signal
 import sys
 from pathlib import Path
 
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     engine.add_argument("--cache-dir", type=Path, default=Path("build/engines"))
     container.add_arguments(commands.add_parser("prepare", help="container entrypoint: pick model, engine, render, exec"))
     args = parser.parse_args(argv)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every thread's stack on stderr
     handlers = {"serve": serve.run, "gateway": nvcf_local.run, "nvcf-local": nvcf_local.run, "render": _render,
                 "engine": _engine, "prepare": container.run, "worker": job_worker.run_worker}
     return handlers.get(args.command, lambda _: demo.main(args.index))(args)

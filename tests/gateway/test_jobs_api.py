@@ -23,7 +23,7 @@ from triton_ingest_client import Client, GatewayJobs
 from support.clients import TRITON_ONLY
 from support.commands import CLIENT_CLI
 from support.documents import make_docx, make_pdf
-from support.gateway import API_KEY, call, fetch, finished, start_gateway, start_worker, submit
+from support.gateway import API_KEY, call, fetch, finished, start_gateway, start_worker, stop, submit
 from support.redis_server import RedisServer
 from support.waiting import wait_until
 
@@ -64,9 +64,9 @@ def gateway(request, server, tmp_path_factory, documents_dir):
         worker = start_worker(server, log.parent / "worker.log", "--jobs", redis_url)
     process, url = start_gateway(server, log, *flags, command="gateway")
     yield url, log
-    for child in filter(None, (process, worker)):
-        child.terminate()
-        child.wait(30)
+    stop(process, log)
+    if worker is not None:
+        stop(worker, log.parent / "worker.log")
 
 
 def b64(data: bytes) -> str:
@@ -200,8 +200,7 @@ def test_a_restart_keeps_finished_results_fails_running_jobs_and_runs_queued_one
     process, url = start_gateway(server, tmp_path / "first.log", command="gateway")
     [done_id] = submit(url, {"data": "Finished before the restart.", "filename": "done.txt"})
     [before] = finished(url, [done_id])
-    process.terminate()
-    process.wait(10)
+    stop(process, tmp_path / "first.log")
     process, url = start_gateway(server, tmp_path / "second.log", "--triton-grpc", silent_triton,
                                  *one_at_a_time, command="gateway")
     try:
@@ -220,8 +219,7 @@ def test_a_restart_keeps_finished_results_fails_running_jobs_and_runs_queued_one
         assert running["filename"] == "running.pdf" and "submit it again" in running["error"]["message"]
         assert queued["status"] == "done" and queued["result"]["chunks"][0]["text"] == "Queued behind the running one."
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process, tmp_path / "third.log")
 
 
 def test_results_expire_after_the_ttl(server, tmp_path, store):
@@ -233,8 +231,7 @@ def test_results_expire_after_the_ttl(server, tmp_path, store):
         # its result.json goes first: a fetch may come between that and the directory's removal
         wait_until(lambda: not (tmp_path / "gw" / "jobs" / job_id).exists(), "the job's directory to go", timeout=30)
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process, tmp_path / "gateway.log")
 
 
 def test_fetch_answers_each_distinct_id_once_in_the_order_first_asked(gateway):
@@ -292,8 +289,7 @@ def test_a_store_error_on_a_job_s_way_out_does_not_stop_its_worker(server, tmp_p
         assert later["status"] == "done"
         assert f"job {broken}: its outcome could not be stored" in (tmp_path / "second.log").read_text()
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process, tmp_path / "second.log")
 
 
 def test_a_long_pdf_runs_as_sub_jobs_whose_result_equals_the_unsplit_one(gateway):
@@ -337,5 +333,4 @@ def test_a_result_over_the_chunk_cap_fails_pointing_to_server_side_indexing(serv
         assert "holds at most 2 (--max-result-chunks)" in large["error"]["message"]
         assert "options.index" in large["error"]["message"]
     finally:
-        process.terminate()
-        process.wait(30)
+        stop(process, tmp_path / "gateway.log")

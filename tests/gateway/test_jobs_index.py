@@ -16,7 +16,7 @@ from triton_ingest_client import Client, Index
 from support.clients import TRITON_ONLY
 from support.commands import CLIENT_CLI
 from support.documents import make_pdf
-from support.gateway import API_KEY, call, finished, start_gateway, start_worker, submit
+from support.gateway import API_KEY, call, finished, start_gateway, start_worker, stop, submit
 from support.milvus import MilvusLiteServer
 from support.redis_server import RedisServer
 from support.waiting import wait_until
@@ -62,14 +62,13 @@ def test_jobs_write_their_chunks_into_the_allowed_index_once_and_fetch_answers_t
         cli = subprocess.run([CLIENT_CLI, "--json", "submit", str(directory), "--gateway", url, "--index", milvus.uri,
                               "--collection", "from_cli", "--wait"], env=env, capture_output=True, text=True,
                              timeout=300)
-        assert cli.returncode == 0, cli.stderr
+        assert cli.returncode == 0, (cli.stdout, cli.stderr, (tmp_path / "gateway.log").read_text()[-8000:])
         answers = json.loads(cli.stdout)
         assert sorted(a["source"] for a in answers) == [f"cli{i}.txt" for i in range(4)]
         assert all(a["ok"] and a["summary"]["index"]["collection"] == "from_cli" for a in answers)
         assert rows(milvus.uri, "from_cli") == 4
     finally:
-        process.terminate()
-        process.wait(30)
+        stop(process, tmp_path / "gateway.log")
 
 
 @pytest.mark.parametrize("index, allowed, message", [
@@ -85,8 +84,7 @@ def test_an_index_the_operator_did_not_allow_is_refused_at_submit(server, tmp_pa
         status, body = call(url, "/v1/submit_job", {"data": "x", "options": {"index": index}})
         assert status == 400 and message in body["error"]["message"] and body["error"]["param"] == "options.index"
     finally:
-        process.terminate()
-        process.wait(30)
+        stop(process, tmp_path / "gateway.log")
 
 
 def test_a_worker_killed_mid_job_leaves_each_chunk_in_the_index_once(server, milvus, tmp_path, silent_triton):

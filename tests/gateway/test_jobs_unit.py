@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -12,6 +14,7 @@ from triton_ingest_client import InvalidInputError, UnavailableError
 from triton_ingest_client._errors import from_reason, reason_of
 from triton_ingest_client.jobs import job_result
 
+from triton_ingest.gateway import job_worker
 from triton_ingest.gateway.job_split import (MAX_PARTS, child_options, failure, may_split, merged, page_ranges,
                                              progress)
 from triton_ingest.gateway.jobs import JobRequestError, parse_jobs
@@ -141,3 +144,19 @@ def test_a_split_job_s_ranges_progress_failure_and_merged_result():
     assert (summary["pages"], summary["chunks"], summary["warnings"], summary["split"]) == \
         (11, 3, ["w"], {"parts": 2, "split_pages": 8})
     assert summary["options"] == {"first_page": 1, "last_page": 0}
+
+
+def test_a_stop_step_that_hangs_is_left_behind_with_a_warning(monkeypatch, caplog):
+    """A stop is bounded step by step: a step stuck in a thread (as a process pool's join can be)
+    is abandoned after STOP_STEP_S, in a daemon thread the interpreter's exit does not wait for."""
+    monkeypatch.setattr(job_worker, "STOP_STEP_S", 0.05)
+    release, finished = threading.Event(), []
+
+    async def stop() -> None:
+        await job_worker.bounded(job_worker.in_daemon_thread(release.wait), "closing a stuck pool")
+        await job_worker.bounded(job_worker.in_daemon_thread(lambda: finished.append(True)), "a quick step")
+
+    asyncio.run(stop())
+    assert "stopping: closing a stuck pool took over 0 s; left behind" in caplog.text
+    assert finished == [True] and "a quick step" not in caplog.text
+    release.set()

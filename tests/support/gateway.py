@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 import urllib.error
@@ -53,6 +54,23 @@ def start_worker(server, log: Path, *extra: str, triton_grpc: str | None = None)
         process.kill()
         raise
     return process
+
+
+def stop(process: subprocess.Popen, log: Path, timeout: float = 30.0) -> int:
+    """SIGTERM, then its exit status. One still running after ``timeout`` s is made to print every
+    thread's stack (SIGUSR1: faulthandler), killed, and the failure shows its log's end."""
+    process.terminate()
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)
+        try:
+            wait_until(lambda: "most recent call first" in log.read_text(errors="replace"), "the stacks", 10)
+        finally:
+            process.kill()
+            process.wait()
+        raise AssertionError(f"{process.args[:2]} still ran {timeout:.0f} s after SIGTERM; the end of "
+                             f"{log}:\n{log.read_text(errors='replace')[-12000:]}") from None
 
 
 def call(url: str, path: str, body=None, key: str | None = API_KEY, raw: bytes | None = None) -> tuple[int, dict]:

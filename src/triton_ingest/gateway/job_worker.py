@@ -18,8 +18,10 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from prometheus_client import start_http_server
@@ -41,6 +43,7 @@ log = logging.getLogger("triton_ingest.gateway.jobs")
 STORE_RETRY_S = 1.0  # how long a loop waits after the store failed it
 SUB_JOB_POLL_S = 0.25  # how often a split job looks at its sub-jobs
 JOB_TTL_S, CLAIM_IDLE_S, MAX_DELIVERIES, GRACE_S = 3600.0, 60.0, 3, 8.0  # the job store flags' defaults
+STOP_STEP_S = 5.0  # the most each step of a stop may take after the grace (then it is left behind)
 MAX_RESULT_CHUNKS = 20_000  # chunks one stored result may hold: about 40 MB in Redis at 384-d
 
 
@@ -73,10 +76,10 @@ class JobWorker:
             _done, late = await asyncio.wait(busy, timeout=grace)
             for task in late:
                 task.cancel()
-        await asyncio.gather(*self.running, *busy, return_exceptions=True)
-        await self.client.close()
+        await bounded(asyncio.gather(*self.running, *busy, return_exceptions=True), "handing back the running jobs")
+        await bounded(self.client.close(), "closing the Triton channel")
         if self.extractor is not None:
-            await asyncio.to_thread(self.extractor.close)
+            await bounded(in_daemon_thread(self.extractor.close), "stopping the page-count worker")
 
     async def _loop(self) -> None:
         me = asyncio.current_task()
@@ -271,6 +274,38 @@ class JobWorker:
             log.exception("job %s: not handed back; it is taken over once its claim goes idle", claim.job_id)
 
 
+async def bounded(step: Awaitable, what: str) -> None:
+    """``step``, given at most STOP_STEP_S: a stop never hangs on one (a job not handed back is
+    taken over after ``--claim-idle``)."""
+    try:
+        await asyncio.wait_for(step, STOP_STEP_S)
+    except asyncio.TimeoutError:
+        log.warning("stopping: %s took over %.0f s; left behind", what, STOP_STEP_S)
+
+
+def in_daemon_thread(function: Callable[[], None]) -> asyncio.Future:
+    """``function()`` in a daemon thread, which the interpreter's exit does not wait for."""
+    loop, future = asyncio.get_running_loop(), asyncio.get_running_loop().create_future()
+
+    def settle(outcome: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(outcome) if outcome else future.set_result(None)
+
+    def run() -> None:
+        outcome = None
+        try:
+            function()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            outcome = exc
+        try:
+            loop.call_soon_threadsafe(settle, outcome)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    threading.Thread(target=run, name=f"stop-{function.__qualname__}", daemon=True).start()
+    return future
+
+
 def done_item(claim: Claim, result: IngestResult) -> dict:
     """A finished job's item; its embeddings are added by the store. An indexed job's chunks are in
     Milvus: its item has none, and its summary says where (``summary["index"]``: uri, collection,
@@ -340,5 +375,5 @@ async def _work_until_stopped(store: JobStore, args: argparse.Namespace) -> None
     print(f"worker {worker.name}: stopping; running jobs get {args.grace:g} s", flush=True)
     following.cancel()
     await worker.stop(args.grace)
-    await store.close()
+    await bounded(store.close(), "closing the job store")
     print(f"worker {worker.name}: stopped", flush=True)

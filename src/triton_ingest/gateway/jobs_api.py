@@ -32,7 +32,7 @@ from aiohttp import web
 from ..jobs import open_store
 from ..jobs.store import NewJob, QueueFull
 from . import job_metrics as metrics
-from .job_worker import CLAIM_IDLE_S, GRACE_S, JOB_TTL_S, MAX_DELIVERIES, MAX_RESULT_CHUNKS, JobWorker
+from .job_worker import CLAIM_IDLE_S, GRACE_S, JOB_TTL_S, MAX_DELIVERIES, MAX_RESULT_CHUNKS, JobWorker, bounded
 from .jobs import JobRequestError, parse_jobs
 from .limits import BodyTooLarge, read_body
 from .openai_api import OpenAIError
@@ -86,7 +86,7 @@ class JobsAPI:
         for task in self.background:
             task.cancel()
         await self.worker.stop(self.limits.grace)
-        await self.store.close()
+        await bounded(self.store.close(), "closing the job store")
 
     async def submit(self, request: web.Request) -> web.Response:
         try:
