@@ -127,6 +127,17 @@ def test_a_write_that_fails_beside_another_leaves_the_others_rows(index):
     assert early.commit() == 2 and rows_by_document(index, "s.pdf") == {"cc": 1}
 
 
+def test_each_index_has_a_connection_of_its_own(index):
+    """A job worker writes several documents at once, each through its own Index on one URI. A
+    connection shared between them (pymilvus's default) is recovered after an UNAVAILABLE by
+    closing its channel under every other writer's calls in flight."""
+    with Index(index.uri, index.collection) as other:
+        other.prepare(PROFILE)
+        assert other.milvus._handler is not index.milvus._handler
+        write(other, "other.txt", "e" * 64, ["its row"])
+    assert write(index, "mine.txt", "f" * 64, ["still writes"]) == 0 and index.stats()["rows"] == 2
+
+
 def test_search_returns_provenance_best_first_and_hybrid_fuses_keywords(index):
     texts = ["the relay listens on port 7443", "error TRX-4417 means the disk is full", "cats purr when content"]
     document = index.document("notes.txt", "e" * 64)

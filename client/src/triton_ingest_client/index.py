@@ -117,7 +117,10 @@ class Index:
             except ImportError:
                 raise TritonIngestClientError("an index needs pymilvus and milvus-lite: "
                                               "pip install 'triton-ingest-client[milvus]'") from None
-            self._milvus = self._call(MilvusClient, self.uri, token=self._token, timeout=self.timeout)
+            # A connection of its own (pymilvus shares one per URI otherwise): when a shared one is
+            # recovered after an UNAVAILABLE, its channel is closed under every other Index's
+            # calls in flight, as under a job worker's concurrent index writes.
+            self._milvus = self._call(MilvusClient, self.uri, token=self._token, timeout=self.timeout, dedicated=True)
         return self._milvus
 
     def _count(self, where: str = "") -> int:
