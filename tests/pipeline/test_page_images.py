@@ -62,7 +62,7 @@ def test_a_tiff_with_more_frames_than_max_pages_is_rejected(page_image):
         open_document(multipage_tiff([small] * 12), settings=ExtractSettings(max_pages=10))
 
 
-def test_pptx_slides_are_pages_with_frames_tables_and_notes_in_order():
+def test_pptx_slides_are_pages_with_title_frames_tables_and_notes_in_order():
     deck = pptx_deck([
         {"title": "Quarterly review", "body": "Revenue grew in every region.", "notes": "Speaker notes here."},
         {"title": "Costs", "table": [["Item", "Amount"], ["Travel", "1200"]]},
@@ -71,7 +71,9 @@ def test_pptx_slides_are_pages_with_frames_tables_and_notes_in_order():
     assert (detect_kind(deck), document.kind, document.page_count) == ("pptx", "pptx", 2)
     first, second = document.pages
     assert first.text == "Quarterly review\n\nRevenue grew in every region.\n\nSpeaker notes here."
-    assert second.text == "Costs\n\nItem | Amount\n\nTravel | 1200"
+    assert second.text == "Costs\n\n| Item | Amount |\n|---|---|\n| Travel | 1200 |"
+    assert [(e.kind, e.level) for e in second.elements] == [("heading", 1), ("table", 0)]
+    assert [e.kind for e in first.elements] == ["heading", "paragraph", "paragraph"]  # the title, its body, notes
 
 
 def test_a_pptx_bomb_is_rejected_before_parsing():

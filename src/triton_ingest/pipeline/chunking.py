@@ -8,17 +8,22 @@ window is the only thing ever split. No token is dropped, and none repeats
 except in the overlap. With ``text_depth="page"`` windows never cross pages;
 with ``"document"`` pages are joined by a blank line and offsets are in that text.
 A chunk's ``method`` is ``"ocr"`` when any of its pages was read by OCR, else ``"text"``.
+
+Pages with elements (``elements``) are chunked by structure: windows never cross a heading, every
+chunk carries its ``section`` path, and tables become ``content_type: "table"`` chunks of whole
+rows with their header (see :class:`ChunkFeed`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator
 
 from tokenizers import Tokenizer
 
 from .documents import Page
+from .elements import SEPARATOR, Element, SectionPath, table_header
 
 PAGE_SEPARATOR = "\n\n"
 
@@ -37,6 +42,9 @@ class Chunk:
     source: str
     method: str = "text"  # "ocr" when any of its pages was read by OCR
     embed_model: str = ""  # the model that embedded it (ingest's OPTIONS.embed_model)
+    content_type: str = "text"  # "table": a table's Markdown (or a part of it, its header repeated)
+    section: list[str] = field(default_factory=list)  # the headings it sits under, outermost first
+    box: list[float] | None = None  # a table's (left, top, right, bottom) in page points, where known
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -133,39 +141,118 @@ class TokenChunker:
 
 
 class ChunkFeed:
-    """Pages in, chunks out (``add`` then ``finish``); see :meth:`TokenChunker.chunks`."""
+    """Pages in, chunks out (``add`` then ``finish``); see :meth:`TokenChunker.chunks`.
+
+    A page's elements are walked in order: a heading ends the chunk before it and opens a section
+    (every chunk records its ``section`` path); a table ends the chunk before it and becomes
+    chunks of its own (``content_type`` ``"table"``, see :meth:`_table`); text elements flow
+    into token windows. A page without elements is one paragraph."""
 
     def __init__(self, chunker: TokenChunker, text_depth: str, source: str):
         self.chunker, self.text_depth, self.source = chunker, text_depth, source
         self.stream, self.index, self.segment = _Stream(), 0, 0
         self.ocr_pages: set[int] = set()
+        self.sections = SectionPath()
 
     def add(self, page: Page) -> list[Chunk]:
         """The chunks that ``page`` completes."""
-        stream = self.stream
         if self.text_depth == "page":
-            stream = self.stream = _Stream()
-            page_base = 0
-        else:
-            if self.segment:
-                stream.text += PAGE_SEPARATOR
-                stream.length += len(PAGE_SEPARATOR)
-            page_base = stream.length
+            self.stream = _Stream()
+        elif self.segment:
+            self._extend(PAGE_SEPARATOR)
         if page.method == "ocr":
             self.ocr_pages.add(page.number)
-        stream.text += page.text
-        stream.length += len(page.text)
-        stream.add(page, self.chunker._tok.encode(page.text, add_special_tokens=False), page_base, self.segment)
+        elements = page.elements if page.elements is not None else [Element("paragraph", page.text)]
+        out: list[Chunk] = []
+        for position, element in enumerate(elements):
+            if position:
+                self._extend(SEPARATOR)
+            if element.kind in ("heading", "table"):
+                out += self._take(final=True)
+            if element.kind == "heading":
+                self.sections.enter(element)
+            if element.kind == "table" and element.rows:
+                out += self._number(self._table(element, page), "table")
+                self._extend(element.text, skip=True)
+            else:
+                self._extend(element.text, page)
         self.segment += 1
-        return self._take(final=self.text_depth == "page")
+        return out + self._take(final=self.text_depth == "page")
 
     def finish(self) -> list[Chunk]:
         """The rest, once the last page is in."""
         return self._take(final=True) if self.text_depth != "page" else []
 
+    def _extend(self, text: str, page: Page | None = None, skip: bool = False) -> None:
+        """Append ``text`` to the stream; its tokens too when ``page`` is given. ``skip``: text
+        chunked elsewhere (a table), passed over once nothing before it is pending."""
+        stream, base = self.stream, self.stream.length
+        stream.text += text
+        stream.length += len(text)
+        if skip:
+            stream.text, stream.base = "", stream.length
+        elif page is not None and text:
+            stream.add(page, self.chunker._tok.encode(text, add_special_tokens=False), base, self.segment)
+
     def _take(self, final: bool) -> list[Chunk]:
-        chunks = list(self.chunker._emit(self.stream, self.source, self.index, final))
-        self.index += len(chunks)
-        for chunk in chunks:
+        return self._number(list(self.chunker._emit(self.stream, self.source, self.index, final)), "text")
+
+    def _number(self, chunks: list[Chunk], content_type: str) -> list[Chunk]:
+        for offset, chunk in enumerate(chunks):
+            chunk.chunk_index = self.index + offset
             chunk.method = "ocr" if self.ocr_pages.intersection(chunk.pages) else "text"
+            chunk.section, chunk.content_type = self.sections.titles, content_type
+        self.index += len(chunks)
+        return chunks
+
+    def _table(self, table: Element, page: Page) -> list[Chunk]:
+        """A table's chunks: whole when it fits ``chunk_size``, else split between rows, each part
+        led by the caption, header and delimiter rows (unless those alone take over half of a
+        chunk). A row too long for any chunk is cut into token windows of its own."""
+        lines = table.text.split("\n")
+        head = len(table_header(table.rows, table.caption))
+        counts = [len(e.ids) for e in self.chunker._tok.encode_batch(lines, add_special_tokens=False)]
+        limit = self.chunker.chunk_size
+        if sum(counts[:head]) > limit // 2:  # a header too wide to repeat: its lines are rows
+            head = 0
+        starts = [0]
+        for line in lines:
+            starts.append(starts[-1] + len(line) + 1)
+        base = self.stream.length
+        parts: list[Chunk] = []
+        part: list[int] = []
+
+        def close() -> None:
+            if part:
+                first = 0 if not parts and head else part[0]
+                text = "\n".join(lines[:head] + [lines[i] for i in part]) if head else "\n".join(lines[i] for i in part)
+                parts.append(self._table_chunk(text, page, base + starts[first], base + starts[part[-1] + 1] - 1,
+                                               sum(counts[:head]) + sum(counts[i] for i in part), table))
+                part.clear()
+
+        for row in range(head, len(lines)):
+            if sum(counts[:head]) + sum(counts[i] for i in part) + counts[row] > limit:
+                close()
+            if sum(counts[:head]) + counts[row] > limit:  # one row longer than a chunk
+                parts += self._windows(lines[row], page, base + starts[row], table)
+                continue
+            part.append(row)
+        close()
+        return parts
+
+    def _table_chunk(self, text: str, page: Page, start: int, end: int, tokens: int, table: Element) -> Chunk:
+        chunk = Chunk(0, text, [page.number], start, end, self.stream.first_token, tokens, self.source)
+        chunk.box = list(table.box) if table.box else None
+        self.stream.first_token += tokens
+        return chunk
+
+    def _windows(self, text: str, page: Page, start: int, table: Element) -> list[Chunk]:
+        """Token windows over ``text`` (one over-long table row), offsets from ``start``."""
+        stream = _Stream()
+        stream.text, stream.length, stream.base, stream.first_token = text, start + len(text), start, self.stream.first_token
+        stream.add(page, self.chunker._tok.encode(text, add_special_tokens=False), start, self.segment)
+        chunks = list(self.chunker._emit(stream, self.source, 0, final=True))
+        for chunk in chunks:
+            chunk.box = list(table.box) if table.box else None
+        self.stream.first_token = stream.first_token
         return chunks

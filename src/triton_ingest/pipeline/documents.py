@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 from ..errors import InvalidInputError
 from . import images, office, pdf, text
+from .elements import Element, page_text
 from .text import UNSUPPORTED, decode_text  # noqa: F401 - re-exported: part of this module's interface
 
 METHODS = ("hybrid", "pdfium", "ocr")
@@ -29,6 +30,7 @@ class Page:
     text: str
     method: str = "text"  # "ocr" when the text was read from the page's image
     image: bytes | None = None  # set while the page waits for OCR
+    elements: list[Element] | None = None  # its structure, where the format carries one (``text`` joins them)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,14 @@ def _single(kind: str, body: str, encoding: str | None = None) -> Document:
     return Document(kind, 1, lambda first, last: iter([Page(1, body)][first:last]), encoding=encoding)
 
 
+def structured_page(number: int, elements: list[Element]) -> Page:
+    return Page(number, page_text(elements), elements=elements)
+
+
+def _structured(kind: str, elements: list[Element], encoding: str | None = None) -> Document:
+    return Document(kind, 1, lambda first, last: iter([structured_page(1, elements)][first:last]), encoding=encoding)
+
+
 def _open_pdf(data: bytes, settings: ExtractSettings) -> Document:
     document, count = pdf.open_pdf(data, settings.max_pages)
 
@@ -94,7 +104,7 @@ def _open_pptx(data: bytes, settings: ExtractSettings) -> Document:
 
     def read(first: int, last: int) -> Iterator[Page]:
         for number in range(first + 1, min(last, len(slides)) + 1):
-            yield Page(number, office.slide_text(slides[number - 1], number))
+            yield structured_page(number, office.slide_elements(slides[number - 1], number))
 
     return Document("pptx", len(slides), read)
 
@@ -120,10 +130,12 @@ def open_document(data: bytes, filename: str = "", settings: ExtractSettings = E
     if kind == "pptx":
         return _open_pptx(data, settings)
     if kind == "docx":
-        return _single("docx", office.docx_text(data, settings.max_unzipped_bytes))
+        return _structured("docx", office.docx_elements(data, settings.max_unzipped_bytes))
     if kind in ("png", "jpeg", "tiff", "webp"):
         return _open_image(data, kind, settings)
     if kind == "html":
-        return _single("html", *text.html_text(data))
+        return _structured("html", *text.html_elements(data))
     kind, body, encoding = text.plain_text(data, filename)
+    if kind == "markdown":
+        return _structured(kind, text.markdown_elements(body), encoding)
     return _single(kind, body, encoding)

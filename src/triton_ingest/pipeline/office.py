@@ -1,6 +1,7 @@
-"""Office documents: DOCX (paragraphs, then tables) and PPTX (one page per slide: its text frames,
-tables and notes, top to bottom). Both are ZIP packages, checked against decompression bombs
-before they are parsed."""
+"""Office documents as elements (``elements``): DOCX (its body in order: headings from the heading
+styles, list items, paragraphs and tables with their captions) and PPTX (one page per slide: its
+title as a heading, text frames and tables top to bottom, then its notes). Both are ZIP packages,
+checked against decompression bombs before they are parsed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import zipfile
 
 from ..errors import InvalidInputError
+from .elements import Element, blocks, heading, table_element
 
 MAIN_PARTS = {"docx": "word/document.xml", "pptx": "ppt/presentation.xml"}
 
@@ -45,16 +47,54 @@ def _parse(data: bytes, kind: str, max_unzipped: int, parse):
                                 f"corrupt_{kind}") from None
 
 
-def docx_text(data: bytes, max_unzipped: int) -> str:
-    """Paragraphs, then table rows (cells joined by `` | ``), separated by blank lines."""
+def docx_elements(data: bytes, max_unzipped: int) -> list[Element]:
+    """The body's paragraphs and tables in document order (a table's caption goes with it)."""
     import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
     parsed = _parse(data, "docx", max_unzipped, docx.Document)
-    blocks = [p.text for p in parsed.paragraphs if p.text.strip()]
-    for table in parsed.tables:
-        for row in table.rows:
-            blocks.append(" | ".join(cell.text.strip() for cell in row.cells))
-    return "\n\n".join(blocks)
+    elements: list[Element] = []
+    for child in parsed.element.body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "tbl":
+            table = Table(child, parsed)
+            element = table_element([[cell.text for cell in row.cells] for row in table.rows])
+            if element is not None:
+                elements.append(element)
+        elif tag == "p":
+            element = _paragraph(Paragraph(child, parsed))
+            if element is not None:
+                elements.append(element)
+    return _attach_captions(elements)
+
+
+def _paragraph(paragraph) -> Element | None:
+    text = paragraph.text.strip()
+    if not text:
+        return None
+    style = (paragraph.style.name if paragraph.style is not None else "") or ""
+    if style == "Title":
+        return heading(text, 1)
+    if style.startswith("Heading ") and style[8:].isdigit():
+        return heading(text, int(style[8:]))
+    if style == "Caption":
+        return Element("caption", text)
+    numbered = paragraph._p.pPr is not None and paragraph._p.pPr.numPr is not None
+    return Element("list_item" if numbered or style.startswith("List") else "paragraph", text)
+
+
+def _attach_captions(elements: list[Element]) -> list[Element]:
+    """A caption right before or after a table becomes that table's first line."""
+    out: list[Element] = []
+    for element in elements:
+        if element.kind == "table" and out and out[-1].kind == "caption" and not element.caption:
+            element = table_element(element.rows, out.pop().text, element.box)
+        elif element.kind == "caption" and out and out[-1].kind == "table" and not out[-1].caption:
+            out[-1] = table_element(out[-1].rows, element.text, out[-1].box)
+            continue
+        out.append(element)
+    return out
 
 
 def pptx_slides(data: bytes, max_unzipped: int, max_pages: int) -> list:
@@ -68,28 +108,29 @@ def pptx_slides(data: bytes, max_unzipped: int, max_pages: int) -> list:
     return slides
 
 
-def _shape_blocks(shapes) -> list[str]:
-    blocks = []
+def _shape_elements(shapes) -> list[Element]:
+    elements: list[Element] = []
     for shape in sorted(shapes, key=lambda s: (s.top or 0, s.left or 0)):
         if shape.shape_type is not None and shape.shape_type == 6:  # MSO_SHAPE_TYPE.GROUP
-            blocks += _shape_blocks(shape.shapes)
+            elements += _shape_elements(shape.shapes)
         elif getattr(shape, "has_table", False) and shape.has_table:
-            blocks += [" | ".join(cell.text.strip() for cell in row.cells) for row in shape.table.rows]
+            table = table_element([[cell.text for cell in row.cells] for row in shape.table.rows])
+            elements += [table] if table is not None else []
         elif getattr(shape, "has_text_frame", False) and shape.has_text_frame and shape.text_frame.text.strip():
-            blocks.append(shape.text_frame.text.strip())
-    return blocks
+            title = shape.is_placeholder and shape.placeholder_format.type in (1, 3)  # TITLE, CENTER_TITLE
+            text = shape.text_frame.text.strip()
+            elements += [heading(text, 1)] if title else blocks("paragraph", text)
+    return elements
 
 
-def slide_text(slide, number: int) -> str:
-    """Slide ``number``'s text frames and tables, top to bottom, then its notes. python-pptx reads a
-    slide's parts only now, so a corrupt part is reported here."""
+def slide_elements(slide, number: int) -> list[Element]:
+    """Slide ``number``'s title, text frames and tables, top to bottom, then its notes. python-pptx
+    reads a slide's parts only now, so a corrupt part is reported here."""
     try:
-        blocks = _shape_blocks(slide.shapes)
+        elements = _shape_elements(slide.shapes)
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
-            notes = slide.notes_slide.notes_text_frame.text.strip()
-            if notes:
-                blocks.append(notes)
+            elements += blocks("paragraph", slide.notes_slide.notes_text_frame.text)
     except Exception as exc:  # noqa: BLE001 - lxml / python-pptx errors on corrupt input
         raise InvalidInputError(f"DOCUMENT is a corrupt PPTX file (slide {number}: {type(exc).__name__})",
                                 "corrupt_pptx") from None
-    return "\n\n".join(blocks)
+    return elements
