@@ -18,10 +18,10 @@ def hang_on_marked_pages() -> None:
     real = pdf.page_content
 
     def page_content(document, index, *args):
-        text, image = real(document, index, *args)
-        if MARKER in text:
+        elements, image = real(document, index, *args)
+        if any(MARKER in element.text for element in elements or ()):
             Path(os.environ[PID_FILE]).write_text(str(os.getpid()))
             time.sleep(3600)
-        return text, image
+        return elements, image
 
     pdf.page_content = page_content

@@ -1,10 +1,11 @@
-"""What happens to a document: bytes -> pages -> token chunks -> embeddings, with progress.
+"""What happens to a document: bytes -> pages of elements -> token chunks -> embeddings, with progress.
 
 ``documents`` (type detection, page ranges) over the formats ``pdf`` (text layer, rendering for
-OCR), ``office`` (DOCX, PPTX), ``text`` (HTML, Markdown, text) and ``images`` (PNG, JPEG, TIFF,
-WebP); ``extraction`` (worker processes, hard time limit), ``ocr`` (one image through the OCR
-models), ``layout`` (reading order), ``chunking`` (token windows with provenance), ``options``
-(the ``OPTIONS`` of ``ingest`` and ``ocr``, and the operator's ceilings on them), ``ingest`` (the
+OCR) with ``pdf_structure`` (furniture, outline, ruled tables), ``office`` (DOCX, PPTX), ``text``
+(HTML, Markdown, text) and ``images`` (PNG, JPEG, TIFF, WebP), which make ``elements`` (the typed
+document model: headings, paragraphs, tables as Markdown); ``extraction`` (worker processes,
+hard time limit), ``ocr`` (one image through the OCR models), ``layout`` (reading order),
+``chunking`` (token windows with provenance, sections and tables), ``options`` (the ``OPTIONS`` of ``ingest`` and ``ocr``, and the operator's ceilings on them), ``ingest`` (the
 pipeline), ``nvcf`` (the NVCF request parameters that are trusted, and where), ``progress`` (NVCF
 progress and result files) and ``metrics`` (ingest counters).
 

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 from ..errors import InvalidInputError
 from . import images, office, pdf, text
 from .elements import Element, page_text
+from .pdf_structure import PdfStructure, TableFinder, structure_of
 from .text import UNSUPPORTED, decode_text  # noqa: F401 - re-exported: part of this module's interface
 
 METHODS = ("hybrid", "pdfium", "ocr")
@@ -42,6 +43,8 @@ class ExtractSettings:
     max_pixels: int = 40_000_000
     method: str = "hybrid"
     dpi: int = 150
+    tables: str = "auto"  # "off": no table search in PDF text layers
+    pdf_structure: PdfStructure | None = None  # found when the document is first opened, then passed on
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Document:
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
     close: Callable[[], None] = lambda: None
+    pdf_structure: PdfStructure | None = None
 
     @property
     def pages(self) -> Iterator[Page]:
@@ -90,13 +94,24 @@ def _structured(kind: str, elements: list[Element], encoding: str | None = None)
 
 def _open_pdf(data: bytes, settings: ExtractSettings) -> Document:
     document, count = pdf.open_pdf(data, settings.max_pages)
+    try:
+        structure = settings.pdf_structure or structure_of(document, count)
+    except BaseException:
+        document.close()
+        raise
 
     def read(first: int, last: int) -> Iterator[Page]:
-        for number, (body, image) in enumerate(
-                pdf.pages(document, count, first, last, settings.method, settings.dpi, settings.max_pixels), first + 1):
-            yield Page(number, "", "ocr", image) if image is not None else Page(number, body)
+        finder = TableFinder(data) if settings.tables == "auto" else None
+        try:
+            for number, (elements, image) in enumerate(pdf.pages(
+                    document, count, first, last, settings.method, settings.dpi, settings.max_pixels, structure,
+                    finder), first + 1):
+                yield Page(number, "", "ocr", image) if image is not None else structured_page(number, elements)
+        finally:
+            if finder is not None:
+                finder.close()
 
-    return Document("pdf", count, read, close=document.close)
+    return Document("pdf", count, read, close=document.close, pdf_structure=structure)
 
 
 def _open_pptx(data: bytes, settings: ExtractSettings) -> Document:

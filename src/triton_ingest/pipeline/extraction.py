@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Mapping
 
@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from .documents import ExtractSettings, Page, open_document
 from .images import decode_bgr
+from .pdf_structure import PdfStructure
 
 PAGES_PER_TASK = 8
 TASKS_AHEAD = 2  # extraction ranges in flight ahead of the chunker
@@ -53,13 +54,15 @@ class DocumentInfo:
     page_count: int
     encoding: str | None
     warnings: list[str]
+    pdf_structure: PdfStructure | None = None
 
 
 def describe(path: str, filename: str, settings: ExtractSettings) -> DocumentInfo:
     """Worker task: open the document, check its limits and say what it is."""
     document = open_document(Path(path).read_bytes(), filename, settings)
     try:
-        return DocumentInfo(document.kind, document.page_count, document.encoding, document.warnings)
+        return DocumentInfo(document.kind, document.page_count, document.encoding, document.warnings,
+                            document.pdf_structure)
     finally:
         document.close()
 
@@ -158,6 +161,7 @@ class Extractor:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
             opened.info = await self._run(deadline, time_limit_s, describe, path, filename, settings)
+            opened.settings = replace(settings, pdf_structure=opened.info.pdf_structure)
         except BaseException:
             opened.close()
             raise

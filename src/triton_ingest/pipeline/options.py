@@ -27,6 +27,8 @@
 | first_page      | 1         | extract pages first_page..last_page only (1-based, both    |
 | last_page       | 0         | included; 0: to the end). Chunks keep their page numbers;  |
 |                 |           | progress and ``summary["pages"]`` count the range's pages   |
+| tables          | "auto"    | "auto": ruled tables in PDF text layers become table       |
+|                 |           | chunks; "off": their text is read as lines (faster)        |
 
 Operator ceilings: the keys in :data:`CEILINGS` can only be lowered by a client. The operator sets
 each with ``TRITON_INGEST_CEILING_<KEY>`` (``TRITON_INGEST_CEILING_MAX_PIXELS=10000000``), within the
@@ -108,6 +110,7 @@ CHOICES = {
     "extract_method": METHODS,
     "ocr_language": OCR_LANGUAGES,
     "embed_model": EMBED_MODELS,
+    "tables": ("auto", "off"),
 }
 
 
@@ -156,6 +159,7 @@ class IngestOptions:
     embed_model: str = EMBED_MODELS[0]
     first_page: int = 1
     last_page: int = 0
+    tables: str = "auto"
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> "IngestOptions":
@@ -182,7 +186,7 @@ class IngestOptions:
 
     def extract_settings(self) -> ExtractSettings:
         return ExtractSettings(self.max_pages, self.max_unzipped_bytes, self.max_pixels, self.extract_method,
-                               self.ocr_dpi)
+                               self.ocr_dpi, self.tables)
 
 
 @dataclass(frozen=True)

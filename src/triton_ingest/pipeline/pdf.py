@@ -3,7 +3,8 @@
 Under ``extract_method="hybrid"`` (the default) a page is read by OCR when its text layer is not
 usable: fewer than ``MIN_TEXT_CHARS`` visible characters, or fewer than ``MIN_TEXT_CHARS_OVER_IMAGES``
 while images cover at least half of the page (a scan with a stamp or a page number on it).
-``"ocr"`` reads every page by OCR, ``"pdfium"`` never does.
+``"ocr"`` reads every page by OCR, ``"pdfium"`` never does. A text-layer page becomes elements
+(furniture dropped, outline headings, ruled tables: ``pdf_structure``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import math
 from typing import Iterator
 
 from ..errors import InvalidInputError
+from .elements import Element
+from .pdf_structure import PdfStructure, TableFinder, page_elements
 
 MIN_TEXT_CHARS = 32
 MIN_TEXT_CHARS_OVER_IMAGES = 200
@@ -77,22 +80,28 @@ def render_png(page, dpi: int, max_pixels: int) -> bytes:
     return out.getvalue()
 
 
-def page_content(pdf, index: int, count: int, method: str, dpi: int, max_pixels: int) -> tuple[str, bytes | None]:
-    """Page ``index``'s text layer, and its image when OCR must read it."""
+def page_content(pdf, index: int, count: int, method: str, dpi: int, max_pixels: int, structure: PdfStructure,
+                 finder: TableFinder | None) -> tuple[list[Element] | None, bytes | None]:
+    """Page ``index``'s elements from its text layer (see ``pdf_structure``), or its image when
+    OCR must read it."""
     import pypdfium2 as pdfium
 
     try:
         page = pdf[index]
         textpage = page.get_textpage()
         text = textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
+        if needs_ocr(page, text, method):
+            elements, image = None, render_png(page, dpi, max_pixels)
+        else:
+            elements, image = page_elements(page, textpage, text, index, structure, finder), None
         textpage.close()
-        image = render_png(page, dpi, max_pixels) if needs_ocr(page, text, method) else None
         page.close()
     except pdfium.PdfiumError as exc:  # a page the header promised but the file cannot deliver
         raise InvalidInputError(f"DOCUMENT page {index + 1} of {count} is corrupt ({exc})", "corrupt_pdf") from None
-    return text, image
+    return elements, image
 
 
-def pages(pdf, count: int, first: int, last: int, method: str, dpi: int, max_pixels: int) -> Iterator[tuple[str, bytes | None]]:
+def pages(pdf, count: int, first: int, last: int, method: str, dpi: int, max_pixels: int, structure: PdfStructure,
+          finder: TableFinder | None) -> Iterator[tuple[list[Element] | None, bytes | None]]:
     for index in range(first, last):
-        yield page_content(pdf, index, count, method, dpi, max_pixels)
+        yield page_content(pdf, index, count, method, dpi, max_pixels, structure, finder)
