@@ -70,7 +70,7 @@ test-fast: setup ## Unit tests only: no server started (the inner loop; `make te
 soak: setup ## Reliability soak (outside make test): 20x the load, 10x the fuzzing and hostile-corpus sizes; reports in build/reliability
 	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s --timeout=5400 tests/reliability $(PYTEST_ARGS)
 
-bench: setup ## Served embed vs in-process ORT; int8 variants on this CPU; ingest vs embed alone; OCR vs RapidOCR; Milvus index; gateway vs Triton; jobs on Redis vs disk, split speed-up
+bench: setup ## Served embed vs in-process ORT; int8 variants on this CPU; ingest vs embed alone; OCR vs RapidOCR; Milvus index; gateway vs Triton; jobs on Redis vs disk, split speed-up; table accuracy, cost, recall
 	$(PY) benchmarks/embed_throughput.py
 	$(PY) benchmarks/int8_variants.py
 	$(PY) benchmarks/ingest_throughput.py
@@ -78,6 +78,7 @@ bench: setup ## Served embed vs in-process ORT; int8 variants on this CPU; inges
 	$(PY) benchmarks/index_throughput.py
 	$(PY) benchmarks/gateway_throughput.py
 	$(PY) benchmarks/jobs_throughput.py
+	$(PY) benchmarks/structure_accuracy.py
 
 perf: setup ## perf_analyzer on embed (HTTP, gRPC) and ingest; CSVs in build/perf (PERF_ARGS="--url ...")
 	$(PY) benchmarks/perf.py $(PERF_ARGS)

@@ -1,6 +1,8 @@
 """``triton-ingest-server demo`` (``make run``): start Triton, embed example texts, show similarities,
-then ingest the example documents in ``examples/`` (plus a generated PDF and a scanned page, which
-OCR reads) into a Milvus Lite index under ``build/`` and answer a question from it.
+then ingest the example documents in ``examples/`` (plus generated PDFs: a manual, a report with a
+ruled table under running headers, and a scanned page, which OCR reads) into a Milvus Lite index
+under ``build/``, show the report's table as the Markdown chunk it became, and answer questions
+from the index, one of them from a table cell.
 
 Embeds over the standard KServe v2 HTTP protocol with tritonclient, and ingests and searches with the
 client SDK (gRPC streaming into the index).
@@ -20,7 +22,11 @@ from .serving.server import TritonServer
 
 DEMO_INDEX = BUILD / "demo-kb.db"
 
-SEARCHES = ["How are scanned invoices made searchable?", "Where do inputs larger than five megabytes arrive on NVCF?"]
+SEARCHES = ["How are scanned invoices made searchable?", "Where do inputs larger than five megabytes arrive on NVCF?",
+            "Which port does the staging Redis listen on?"]
+PORTS = [["Service", "Host", "Port", "Owner"], ["metrics exporter", "obs-01", "9464", "SRE"],
+         ["staging Redis", "cache-02", "6390", "Platform team (on call: Tuesdays)"],
+         ["job gateway", "edge-01", "9000", "Ingest"], ["Milvus proxy", "vec-03", "19530", "Search"]]
 
 QUERIES = ["How do I run Triton without a GPU?", "Which animal purrs?"]
 DOCUMENTS = [
@@ -66,6 +72,41 @@ def generated_pdf(pages: int = 12) -> bytes:
     return bytes(pdf.output())
 
 
+def generated_report() -> bytes:
+    """A two-page report under a running header and "Page N of M" footers, with an outline and a
+    ruled table whose cells wrap (fpdf2): what the structure-aware PDF path reads."""
+    from fpdf import FPDF
+
+    class Report(FPDF):
+        def header(self) -> None:
+            self.set_font("helvetica", size=8)
+            self.cell(0, 6, "Operations handbook - internal", align="C", new_x="LMARGIN", new_y="NEXT")
+
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font("helvetica", size=8)
+            self.cell(0, 6, f"Page {self.page_no()} of {{nb}}", align="C")
+
+    pdf = Report()
+    for title, prose, rows in (("1 Deployment", "Each service runs in its own namespace. " * 6, None),
+                               ("2 Network ports", "The services listen on these ports. " * 3, PORTS)):
+        pdf.add_page()
+        pdf.start_section(title)
+        pdf.set_font("helvetica", size=14)
+        pdf.cell(0, 10, title, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", size=10)
+        pdf.multi_cell(0, 5, prose, new_x="LMARGIN", new_y="NEXT")
+        if rows:
+            pdf.ln(2)
+            with pdf.table(col_widths=(40, 30, 20, 50), width=140, first_row_as_headings=True) as table:
+                for row in rows:
+                    cells = table.row()
+                    for value in row:
+                        cells.cell(value)
+            pdf.cell(0, 8, "Table 2: Service ports", new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
 SCANNED_TEXT = ("Scanned notice. Invoices sent as photographs or scans are read by the OCR models, "
                 "then chunked and embedded like any other page, so search finds them too.")
 
@@ -94,7 +135,8 @@ def ingest_examples(server: TritonServer, index_path: Path) -> None:
     """Ingest every example document into a Milvus Lite index (streamed over gRPC), print a summary
     table, then answer questions from the index (hybrid: dense and BM25)."""
     documents = {p.name: p.read_bytes() for p in sorted(EXAMPLES.glob("*")) if p.is_file()}
-    generated = {"generated-manual.pdf": generated_pdf(), "generated-scan.pdf": generated_scan()}
+    generated = {"generated-manual.pdf": generated_pdf(), "generated-report.pdf": generated_report(),
+                 "generated-scan.pdf": generated_scan()}
     print(f"\ningesting {len(documents)} documents from {EXAMPLES.name}/, a generated PDF and a scanned page "
           f"into the Milvus Lite index {index_path}:")
     print(f"  {'file':28} {'kind':9} {'encoding':9} {'pages':>5} {'ocr':>3} {'chunks':>6} {'replaced':>8} {'ms':>7}")
@@ -105,13 +147,36 @@ def ingest_examples(server: TritonServer, index_path: Path) -> None:
             print(f"  {name:28} {summary['kind']:9} {summary['encoding'] or '-':9} {summary['pages']:>5} "
                   f"{summary['ocr_pages']:>3} {summary['chunks']:>6} {summary['index']['replaced']:>8} "
                   f"{summary['timings_ms']['total_ms']:>7.0f}")
+        show_tables(client, "generated-report.pdf", generated["generated-report.pdf"])
         for question in SEARCHES:
             best = client.search(question, index=index, top_k=1, hybrid=True)[0]
             print(f"\nsearch --hybrid: {question}\n  best chunk ({best.score:+.3f}, {best.source}, pages {best.pages}, "
                   f"read by {best.method}):")
-            print("  " + best.text[:300].replace("\n", " ") + ("..." if len(best.text) > 300 else ""))
+            if best.text.startswith("|") or "\n|" in best.text:  # a table: its rows, as stored
+                print("  " + best.text.replace("\n", "\n  "))
+                print(f"  answer, from its cells: {answer_from(best.text, question)}")
+            else:
+                print("  " + best.text[:300].replace("\n", " ") + ("..." if len(best.text) > 300 else ""))
         print(f"\nthe index holds {index.stats()['rows']} chunks; search it again with:\n"
               f"  triton-ingest search \"{SEARCHES[0]}\" --index {index_path} --hybrid")
+
+
+def show_tables(client: Client, name: str, data: bytes) -> None:
+    """The table chunks ingest made of ``name``: where each was found, and its Markdown."""
+    for chunk in client.ingest(data, filename=name).chunks:
+        if chunk.get("content_type") == "table":
+            print(f"\ntable found in {name}, page {chunk['pages'][0]}, section {' > '.join(chunk['section'])}, "
+                  f"box {[round(v) for v in chunk['box']]} (points), as Markdown:")
+            print("  " + chunk["text"].replace("\n", "\n  "))
+
+
+def answer_from(table: str, question: str) -> str:
+    """The row of a Markdown table that shares most words with ``question``, as "header: cell" pairs."""
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.split("\n")
+            if line.startswith("|") and not line.startswith("|---")]
+    words = set(question.lower().replace("?", "").split())
+    best = max(rows[1:], key=lambda row: len(words & set(" ".join(row).lower().split())))
+    return ", ".join(f"{name}: {value}" for name, value in zip(rows[0], best))
 
 
 def main(index_path: Path = DEMO_INDEX) -> int:

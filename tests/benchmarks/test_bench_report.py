@@ -83,3 +83,16 @@ def test_gateway_bench_runs_end_to_end(tmp_path):
     results = json.loads(out.read_text())
     assert results["texts"] > 300 and results["ratio"] == pytest.approx(
         results["gateway_texts_per_s"] / results["direct_texts_per_s"], abs=1e-3)
+
+
+@pytest.mark.integration
+def test_structure_bench_runs_end_to_end(tmp_path):
+    """A smoke run of `make bench`'s structure benchmark (4 tables, one cost round)."""
+    out = tmp_path / "structure.json"
+    run_bench("structure_accuracy.py", "--smoke", "--json", str(out))
+    results = json.loads(out.read_text())
+    assert results["accuracy"]["docx"] == {"tables_true": 4, "tables_found": 4, "cell_accuracy": 1.0}
+    assert results["accuracy"]["pdf (fpdf2 table)"]["cell_accuracy"] == 1.0
+    assert set(results["cost_pages_per_s"]) == {f"{kind} pages, tables {mode}" for kind in ("table", "prose")
+                                                 for mode in ("auto", "off")}
+    assert results["retrieval"]["questions"] > 20 and 0 <= results["retrieval"]["recall_at_5_after"] <= 1

@@ -7,7 +7,7 @@ import pytest
 
 from triton_ingest.pipeline.chunking import TokenChunker
 from triton_ingest.pipeline.documents import Page
-from triton_ingest.pipeline.elements import Element, heading, page_text, table_element
+from triton_ingest.pipeline.elements import Element, SectionPath, heading, page_text, table_element
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,13 @@ def test_degenerate_tables_give_sane_chunks(chunker):
     chunks = list(chunker.chunks([page(1, [wide])]))  # a header too wide to repeat, rows too long for a chunk
     assert chunks and all(c.content_type == "table" and c.token_count <= 64 for c in chunks)
     assert any("column 1999" in c.text for c in chunks) and chunks[-1].text.endswith("| 1999 |")
+
+
+def test_a_page_range_starts_inside_the_sections_its_outline_opened_before_it():
+    from triton_ingest.pipeline.pdf_structure import PdfStructure
+
+    path = SectionPath()
+    path.resume(PdfStructure(outline=((0, 1, "1 Intro"), (2, 1, "2 Setup"), (3, 2, "2.1 Proxies"), (9, 1, "3 Use"))), 5)
+    assert path.titles == ["2 Setup", "2.1 Proxies"]
+    path.resume(None, 5)
+    assert path.titles == ["2 Setup", "2.1 Proxies"]

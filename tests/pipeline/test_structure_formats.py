@@ -71,3 +71,26 @@ def test_degenerate_tables_in_every_format_give_text_not_errors():
     assert found[2].rows == [["merged", ""], ["a", "b"]]
     markdown = b"| only | header |\n|---|---|\n\n|   |\n|---|\n|   |\n"
     assert [e.kind for e in elements(markdown, "x.md")] == ["paragraph"]
+
+
+def test_repeated_template_lines_that_are_content_are_kept():
+    """Pages made from one template: the body's wrapped lines and a total that changes freely are
+    content; only the running header and the page number go."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    for page, total in enumerate((120, 87, 4410, 9), 1):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=8)
+        pdf.cell(0, 6, "ACME invoices", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", size=11)
+        pdf.multi_cell(0, 6, "Thank you for your order. Payment is due within thirty days of the invoice date. "
+                             "Late payments carry interest.")
+        pdf.set_y(-30)
+        pdf.cell(0, 6, f"Total due: ${total}", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, f"- {page} -", align="C")
+    text = [page.text for page in open_document(bytes(pdf.output())).pages]
+    assert all("Thank you for your order" in t and "Late payments carry interest." in t for t in text)
+    assert [t.count("Total due: $") for t in text] == [1] * 4
+    assert not any("ACME invoices" in t or "- 2 -" in t for t in text)

@@ -210,34 +210,29 @@ class ChunkFeed:
         led by the caption, header and delimiter rows (unless those alone take over half of a
         chunk). A row too long for any chunk is cut into token windows of its own."""
         lines = table.text.split("\n")
-        head = len(table_header(table.rows, table.caption))
         counts = [len(e.ids) for e in self.chunker._tok.encode_batch(lines, add_special_tokens=False)]
-        limit = self.chunker.chunk_size
-        if sum(counts[:head]) > limit // 2:  # a header too wide to repeat: its lines are rows
-            head = 0
-        starts = [0]
+        head = len(table_header(table.rows, table.caption))
+        limit, header_tokens = self.chunker.chunk_size, sum(counts[:head])
+        if header_tokens > limit // 2:  # a header too wide to repeat: its lines are rows
+            head, header_tokens = 0, 0
+        starts = [self.stream.length]  # each line's offset in the page (or document) text
         for line in lines:
             starts.append(starts[-1] + len(line) + 1)
-        base = self.stream.length
         parts: list[Chunk] = []
-        part: list[int] = []
-
-        def close() -> None:
-            if part:
-                first = 0 if not parts and head else part[0]
-                text = "\n".join(lines[:head] + [lines[i] for i in part]) if head else "\n".join(lines[i] for i in part)
-                parts.append(self._table_chunk(text, page, base + starts[first], base + starts[part[-1] + 1] - 1,
-                                               sum(counts[:head]) + sum(counts[i] for i in part), table))
-                part.clear()
-
-        for row in range(head, len(lines)):
-            if sum(counts[:head]) + sum(counts[i] for i in part) + counts[row] > limit:
-                close()
-            if sum(counts[:head]) + counts[row] > limit:  # one row longer than a chunk
-                parts += self._windows(lines[row], page, base + starts[row], table)
-                continue
-            part.append(row)
-        close()
+        part, used = [], 0  # rows of the part being made, and their tokens
+        for row in range(head, len(lines) + 1):
+            if part and (row == len(lines) or header_tokens + used + counts[row] > limit):
+                first = starts[0] if not parts and head else starts[part[0]]
+                parts.append(self._table_chunk("\n".join(lines[:head] + [lines[i] for i in part]), page, first,
+                                               starts[part[-1] + 1] - 1, header_tokens + used, table))
+                part, used = [], 0
+            if row == len(lines):
+                break
+            if header_tokens + counts[row] > limit:  # one row longer than a chunk
+                parts += self._windows(lines[row], page, starts[row], table)
+            else:
+                part.append(row)
+                used += counts[row]
         return parts
 
     def _table_chunk(self, text: str, page: Page, start: int, end: int, tokens: int, table: Element) -> Chunk:

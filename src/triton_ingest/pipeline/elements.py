@@ -94,6 +94,13 @@ class SectionPath:
         self._open = [(level, title) for level, title in self._open if level < element.level]
         self._open.append((element.level, element.text))
 
+    def resume(self, structure, first_page: int) -> None:
+        """The path at page index ``first_page`` of a PDF read from there (a page range): its
+        outline's entries before that page (``structure``: a ``PdfStructure``, or None)."""
+        for page_index, level, title in getattr(structure, "outline", ()):
+            if page_index < first_page:
+                self.enter(heading(title, level))
+
     @property
     def titles(self) -> list[str]:
         return [title for _, title in self._open]

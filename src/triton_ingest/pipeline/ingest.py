@@ -103,12 +103,14 @@ class _Run:
     vectors: list[np.ndarray] = field(default_factory=list)
     count: int = 0
     ocr_pages: int = 0
+    table_chunks: int = 0
     batch: list[Chunk] = field(default_factory=list)
     pending: deque = field(default_factory=deque)
     timings: dict = field(default_factory=lambda: {"extract_chunk_ms": 0.0, "embed_wait_ms": 0.0, "ocr_ms": 0.0})
 
     async def add(self, chunks: list[Chunk]) -> None:
         for chunk in chunks:
+            self.table_chunks += chunk.content_type == "table"
             self.batch.append(chunk)
             if len(self.batch) >= self.options.embed_batch:
                 await self.send()
@@ -199,6 +201,7 @@ class IngestPipeline:
         run = _Run(opened.info, options, reporter, with_retries(embed), cancelled, deadline, on_batch, keep, span)
         run.timings["open_ms"] = (time.perf_counter() - t0) * 1000
         feed = self.chunker.with_sizes(options.chunk_size, options.chunk_overlap).feed(options.text_depth, filename)
+        feed.sections.resume(opened.info.pdf_structure, span[0])
         try:
             async with aclosing(opened.pages(run.timed_ocr(ocr), span)) as pages:
                 while True:
@@ -226,6 +229,7 @@ def _summary(run: _Run, filename: str, seconds: float) -> dict:
     return {
         "source": filename, "kind": run.info.kind, "encoding": run.info.encoding,
         "pages": run.span[1] - run.span[0], "ocr_pages": run.ocr_pages, "chunks": run.count,
+        "table_chunks": run.table_chunks,
         "embed_model": run.options.embed_model, "options": run.options.as_dict(), "warnings": warnings,
         "timings_ms": {**{k: round(v, 1) for k, v in run.timings.items()}, "total_ms": round(seconds * 1000, 1)},
         **({"page_range": [run.span[0] + 1, run.span[1]], "document_pages": run.info.page_count}

@@ -54,19 +54,17 @@ def docx_elements(data: bytes, max_unzipped: int) -> list[Element]:
     from docx.text.paragraph import Paragraph
 
     parsed = _parse(data, "docx", max_unzipped, docx.Document)
-    elements: list[Element] = []
-    for child in parsed.element.body.iterchildren():
-        tag = child.tag.rsplit("}", 1)[-1]
-        if tag == "tbl":
-            table = Table(child, parsed)
-            element = table_element([[cell.text for cell in row.cells] for row in table.rows])
-            if element is not None:
-                elements.append(element)
-        elif tag == "p":
-            element = _paragraph(Paragraph(child, parsed))
-            if element is not None:
-                elements.append(element)
-    return _attach_captions(elements)
+    elements: list[Element | None] = []
+    try:
+        for child in parsed.element.body.iterchildren():
+            tag = child.tag.rsplit("}", 1)[-1] if isinstance(child.tag, str) else ""
+            if tag == "tbl":
+                elements.append(table_element([[cell.text for cell in row.cells] for row in Table(child, parsed).rows]))
+            elif tag == "p":
+                elements.append(_paragraph(Paragraph(child, parsed)))
+    except Exception as exc:  # noqa: BLE001 - lxml / python-docx errors on corrupt input
+        raise InvalidInputError(f"DOCUMENT is a corrupt DOCX file ({type(exc).__name__})", "corrupt_docx") from None
+    return _attach_captions([element for element in elements if element is not None])
 
 
 def _paragraph(paragraph) -> Element | None:

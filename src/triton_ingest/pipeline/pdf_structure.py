@@ -1,8 +1,10 @@
 """The structure of a PDF's text layer: page furniture, the outline, and ruled tables.
 
-- **Furniture.** Lines at the top or bottom of a page that repeat on at least half of a sample of
-  pages are running headers, footers and page numbers: word for word, or with other digits at the
-  same height ("Page 3 of 40"; a caption under tables of varying length is not one).
+- **Furniture.** Short lines in the outer band of a page (its top or bottom 15%) that repeat at the
+  same height on at least half of a sample of pages are running headers, footers and page numbers:
+  word for word, or with numbers that keep one distance from the page number ("Page 3 of 40"; a
+  "Total: 120" that changes freely is not one). Body text never sits in a furniture band's place
+  on every page, except on pages made from one template.
   :func:`structure_of` finds them once per document; every page then drops them.
 - **Outline.** The bookmarks give headings: a bookmark's title becomes a heading element where its
   line is found on its page (at the top of the page when it is not).
@@ -24,8 +26,10 @@ from .elements import Element, heading, table_element
 
 SAMPLE_PAGES = 16  # pages sampled for furniture
 EDGE_LINES = 2  # lines at each edge of a page that may be furniture
-MIN_FURNITURE_PAGES = 3
-MAX_FURNITURE_CHARS = 120
+MIN_FURNITURE_PAGES = 2
+MAX_FURNITURE_CHARS = 80
+MAX_NUMBERING_CHARS = 60
+EDGE_ZONE = 0.15  # the share of the page's height, at the top and at the bottom, where furniture sits
 MIN_RULES = 4  # path objects on a page before its tables are looked for
 MAX_OUTLINE = 2000
 MAX_RECTS = 20_000  # text rectangles of one page looked at for its edges
@@ -53,9 +57,11 @@ def normal(line: str) -> str:
     return re.sub(r"\d+", "#", plain(line))
 
 
-def edge_lines(textpage) -> list[tuple[str, int]]:
-    """The top and bottom EDGE_LINES lines of a text page, with their height in 4-point steps: text
-    rectangles that overlap vertically make a line."""
+def edge_lines(page, textpage) -> list[tuple[str, int]]:
+    """The lines among a page's top and bottom EDGE_LINES that lie in its outer EDGE_ZONE (top
+    lines near the top, bottom lines near the bottom) and are short enough to be furniture, with
+    their height in 4-point steps. Text rectangles that overlap vertically make a line."""
+    height = page.get_size()[1] or 1.0
     rects = sorted((textpage.get_rect(i) for i in range(min(textpage.count_rects(), MAX_RECTS))),
                    key=lambda r: -r[3])
     lines: list[list[float]] = []  # [left, bottom, right, top]
@@ -65,35 +71,45 @@ def edge_lines(textpage) -> list[tuple[str, int]]:
             line[:] = [min(line[0], left), min(line[1], bottom), max(line[2], right), max(line[3], top)]
         else:
             lines.append([left, bottom, right, top])
-    edges = lines[:EDGE_LINES] + lines[EDGE_LINES:][-EDGE_LINES:]
-    found = [(textpage.get_text_bounded(*box).strip(), round(box[1] / 4)) for box in edges]
-    return [(text, height) for text, height in found if text and len(text) <= MAX_FURNITURE_CHARS]
+    top = [box for box in lines[:EDGE_LINES] if box[1] >= height * (1 - EDGE_ZONE)]
+    bottom = [box for box in lines[EDGE_LINES:][-EDGE_LINES:] if box[3] <= height * EDGE_ZONE]
+    found = [(textpage.get_text_bounded(*box).strip(), round(box[1] / 4)) for box in top + bottom]
+    return [(text, at) for text, at in found if text and len(text) <= MAX_FURNITURE_CHARS]
+
+
+def page_offsets(line: str, page_number: int) -> set[int]:
+    """How far each number in ``line`` is from the page's number (a page number: 0 somewhere)."""
+    return {int(n) - page_number for n in re.findall(r"\d{1,6}", line)}
 
 
 def structure_of(pdf, count: int) -> PdfStructure:
     """Furniture from up to SAMPLE_PAGES pages spread over the document, and the outline. A line is
-    furniture when it sits at a page's edge on at least half of the sampled pages: word for word
-    (a running header), or with other digits at the same height (a page number, "Page 3 of 40")."""
+    furniture when it sits in a page's outer band, at the same height, on at least half of the
+    sampled pages: word for word (a running header), or, when short, with other digits that keep
+    one distance from the page number ("Page 3 of 40", "- 17 -")."""
     samples = min(count, SAMPLE_PAGES)
     sample = sorted({round(i * (count - 1) / max(samples - 1, 1)) for i in range(samples)})
-    words: Counter[str] = Counter()
-    numbered: Counter[tuple[str, int]] = Counter()
+    words: Counter[tuple[str, int]] = Counter()
+    numbered: dict[tuple[str, int], list[set[int]]] = {}
     with_text = 0
     for index in sample:
         try:
             page = pdf[index]
             textpage = page.get_textpage()
-            edges = edge_lines(textpage)
+            edges = edge_lines(page, textpage)
             textpage.close()
             page.close()
         except Exception:  # noqa: BLE001 - a corrupt page: reading it later says so
             continue
         with_text += bool(edges)
-        words.update({plain(text) for text, _ in edges})
-        numbered.update({(normal(text), height) for text, height in edges})
+        words.update({(plain(text), at) for text, at in edges})
+        for text, at in edges:
+            if len(text) <= MAX_NUMBERING_CHARS and re.search(r"\d", text):
+                numbered.setdefault((normal(text), at), []).append(page_offsets(text, index + 1))
     needed = max(MIN_FURNITURE_PAGES, math.ceil(with_text / 2))
-    return PdfStructure(frozenset(line for line, pages in words.items() if pages >= needed),
-                        frozenset(line for (line, _), pages in numbered.items() if pages >= needed),
+    return PdfStructure(frozenset(line for (line, _), pages in words.items() if pages >= needed),
+                        frozenset(line for (line, _), offsets in numbered.items()
+                                  if len(offsets) >= needed and set.intersection(*offsets)),
                         _outline(pdf))
 
 
