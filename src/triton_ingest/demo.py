@@ -137,7 +137,7 @@ def ingest_examples(server: TritonServer, index_path: Path) -> None:
     documents = {p.name: p.read_bytes() for p in sorted(EXAMPLES.glob("*")) if p.is_file()}
     generated = {"generated-manual.pdf": generated_pdf(), "generated-report.pdf": generated_report(),
                  "generated-scan.pdf": generated_scan()}
-    print(f"\ningesting {len(documents)} documents from {EXAMPLES.name}/, a generated PDF and a scanned page "
+    print(f"\ningesting {len(documents)} documents from {EXAMPLES.name}/, two generated PDFs and a scanned page "
           f"into the Milvus Lite index {index_path}:")
     print(f"  {'file':28} {'kind':9} {'encoding':9} {'pages':>5} {'ocr':>3} {'chunks':>6} {'replaced':>8} {'ms':>7}")
     index_path.parent.mkdir(parents=True, exist_ok=True)

@@ -95,4 +95,5 @@ def test_structure_bench_runs_end_to_end(tmp_path):
     assert results["accuracy"]["pdf (fpdf2 table)"]["cell_accuracy"] == 1.0
     assert set(results["cost_pages_per_s"]) == {f"{kind} pages, tables {mode}" for kind in ("table", "prose")
                                                  for mode in ("auto", "off")}
-    assert results["retrieval"]["questions"] > 20 and 0 <= results["retrieval"]["recall_at_5_after"] <= 1
+    assert results["retrieval"]["questions"] > 20
+    assert set(results["retrieval"]["recall_at_5_after"]) == {"dense", "hybrid"}

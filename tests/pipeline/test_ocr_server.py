@@ -135,10 +135,9 @@ def test_a_pptx_deck_is_one_page_per_slide(clients):
                       {"title": "Numbers", "table": [["Quarter", "Revenue"], ["Q1", "1.2M"]]}])
     got = ingest_with(clients["http"], "http", deck, "deck.pptx")
     assert (got["summary"]["kind"], got["summary"]["pages"], got["summary"]["ocr_pages"]) == ("pptx", 2, 0)
-    assert [c["text"] for c in got["chunks"]] == [f"Roadmap\n\n{PROSE[0]}\n\nAsk about budgets.", "Numbers",
-                                                  "| Quarter | Revenue |\n|---|---|\n| Q1 | 1.2M |"]
-    assert [(c["content_type"], c["section"]) for c in got["chunks"]] == [
-        ("text", ["Roadmap"]), ("text", ["Numbers"]), ("table", ["Numbers"])]
+    assert [c["text"] for c in got["chunks"]] == [f"Roadmap\n\n{PROSE[0]}\n\nAsk about budgets.",
+                                                  "Numbers\n\n| Quarter | Revenue |\n|---|---|\n| Q1 | 1.2M |"]
+    assert [(c["content_type"], c["section"]) for c in got["chunks"]] == [("text", ["Roadmap"]), ("table", ["Numbers"])]
 
 
 def test_pdfium_method_skips_ocr_and_says_so(clients, pages):

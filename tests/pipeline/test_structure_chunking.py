@@ -84,3 +84,13 @@ def test_a_page_range_starts_inside_the_sections_its_outline_opened_before_it():
     assert path.titles == ["2 Setup", "2.1 Proxies"]
     path.resume(None, 5)
     assert path.titles == ["2 Setup", "2.1 Proxies"]
+
+
+def test_a_table_that_fits_with_its_heading_and_introduction_shares_their_chunk(chunker):
+    table = table_element([["Code", "Meaning"], ["404", "Not Found"], ["418", "I'm a teapot"]])
+    document = page(1, [heading("HTTP status codes", 1), Element("paragraph", "The server answers with:"), table,
+                        Element("paragraph", "Others are rare.")])
+    chunks = list(chunker.chunks([document]))
+    assert [(c.text, c.content_type) for c in chunks] == [
+        ("HTTP status codes\n\nThe server answers with:\n\n" + table.text, "table"), ("Others are rare.", "text")]
+    assert document.text[chunks[0].char_start:chunks[0].char_end] == chunks[0].text

@@ -58,7 +58,9 @@ def test_pdf_table_chunks_know_their_section_page_and_box(tokenizer_path):
     assert all(c.pages == [titles.index(c.section[0]) + 1] for c in tables)  # one section a page
     assert all(c.token_count <= 254 for c in tables) and len(tables) > len(SECTIONS)  # one split by rows
     assert all(len(c.box) == 4 and c.box[0] < c.box[2] and c.box[1] < c.box[3] for c in tables)
-    assert tables[0].text.startswith(SECTIONS[0].caption + "\n| Name | Port |")
+    # a table that fits with the text before it shares its chunk: its heading and introduction
+    assert tables[0].text.startswith(SECTIONS[0].title + "\n\n" + SECTIONS[0].prose[:20])
+    assert f"\n\n{SECTIONS[0].caption}\n| Name | Port |" in tables[0].text
 
 
 def test_degenerate_tables_in_every_format_give_text_not_errors():

@@ -22,7 +22,7 @@ def test_pdf_tables_come_back_as_markdown_chunks_with_section_page_and_box(clien
     assert [c["section"] for c in tables] == [[s.title] for s in SECTIONS]
     assert [c["pages"] for c in tables] == [[1], [2]] and all(len(c["box"]) == 4 for c in tables)
     for section, chunk in zip(SECTIONS, tables):
-        assert chunk["text"].startswith(section.caption + "\n")
+        assert chunk["text"].startswith(section.title + "\n\n") and f"\n\n{section.caption}\n|" in chunk["text"]
         assert cell_accuracy(section.rows, markdown_cells(chunk["text"])) == 1.0
     assert not any(RUNNING_HEADER in c["text"] or "Page 1 of 2" in c["text"] for c in got["chunks"])
     assert len(got["embeddings"]) == len(got["chunks"])

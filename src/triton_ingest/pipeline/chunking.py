@@ -167,12 +167,16 @@ class ChunkFeed:
         for position, element in enumerate(elements):
             if position:
                 self._extend(SEPARATOR)
+            if element.kind == "table" and element.rows and self._joins(element):
+                self._extend(element.text, page)  # the text before it and the whole table make one chunk
+                out += self._number(self._take(final=True), "table", element.box)
+                continue
             if element.kind in ("heading", "table"):
                 out += self._take(final=True)
             if element.kind == "heading":
                 self.sections.enter(element)
             if element.kind == "table" and element.rows:
-                out += self._number(self._table(element, page), "table")
+                out += self._number(self._table(element, page), "table", element.box)
                 self._extend(element.text, skip=True)
             else:
                 self._extend(element.text, page)
@@ -194,14 +198,24 @@ class ChunkFeed:
         elif page is not None and text:
             stream.add(page, self.chunker._tok.encode(text, add_special_tokens=False), base, self.segment)
 
+    def _joins(self, table: Element) -> bool:
+        """Whether ``table`` fits whole in one chunk with the text pending before it (its heading,
+        its introduction): then they go together, and the table is read in its context."""
+        pending = len(self.stream.starts)
+        tokens = len(self.chunker._tok.encode(table.text, add_special_tokens=False))
+        return pending + tokens <= self.chunker.chunk_size
+
     def _take(self, final: bool) -> list[Chunk]:
         return self._number(list(self.chunker._emit(self.stream, self.source, self.index, final)), "text")
 
-    def _number(self, chunks: list[Chunk], content_type: str) -> list[Chunk]:
+    def _number(self, chunks: list[Chunk], content_type: str,
+                box: tuple[float, float, float, float] | None = None) -> list[Chunk]:
         for offset, chunk in enumerate(chunks):
             chunk.chunk_index = self.index + offset
             chunk.method = "ocr" if self.ocr_pages.intersection(chunk.pages) else "text"
             chunk.section, chunk.content_type = self.sections.titles, content_type
+            if box is not None:
+                chunk.box = list(box)
         self.index += len(chunks)
         return chunks
 
@@ -224,30 +238,27 @@ class ChunkFeed:
             if part and (row == len(lines) or header_tokens + used + counts[row] > limit):
                 first = starts[0] if not parts and head else starts[part[0]]
                 parts.append(self._table_chunk("\n".join(lines[:head] + [lines[i] for i in part]), page, first,
-                                               starts[part[-1] + 1] - 1, header_tokens + used, table))
+                                               starts[part[-1] + 1] - 1, header_tokens + used))
                 part, used = [], 0
             if row == len(lines):
                 break
             if header_tokens + counts[row] > limit:  # one row longer than a chunk
-                parts += self._windows(lines[row], page, starts[row], table)
+                parts += self._windows(lines[row], page, starts[row])
             else:
                 part.append(row)
                 used += counts[row]
         return parts
 
-    def _table_chunk(self, text: str, page: Page, start: int, end: int, tokens: int, table: Element) -> Chunk:
+    def _table_chunk(self, text: str, page: Page, start: int, end: int, tokens: int) -> Chunk:
         chunk = Chunk(0, text, [page.number], start, end, self.stream.first_token, tokens, self.source)
-        chunk.box = list(table.box) if table.box else None
         self.stream.first_token += tokens
         return chunk
 
-    def _windows(self, text: str, page: Page, start: int, table: Element) -> list[Chunk]:
+    def _windows(self, text: str, page: Page, start: int) -> list[Chunk]:
         """Token windows over ``text`` (one over-long table row), offsets from ``start``."""
         stream = _Stream()
         stream.text, stream.length, stream.base, stream.first_token = text, start + len(text), start, self.stream.first_token
         stream.add(page, self.chunker._tok.encode(text, add_special_tokens=False), start, self.segment)
         chunks = list(self.chunker._emit(stream, self.source, 0, final=True))
-        for chunk in chunks:
-            chunk.box = list(table.box) if table.box else None
         self.stream.first_token = stream.first_token
         return chunks
