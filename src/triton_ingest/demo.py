@@ -142,6 +142,9 @@ def ingest_examples(server: TritonServer, index_path: Path) -> None:
     print(f"  {'file':28} {'kind':9} {'encoding':9} {'pages':>5} {'ocr':>3} {'chunks':>6} {'replaced':>8} {'ms':>7}")
     index_path.parent.mkdir(parents=True, exist_ok=True)
     with Client(server.grpc_url, "grpc") as client, Index(index_path) as index:
+        if index.profile() is not None and not index.structure_fields:
+            index.drop()
+            print("  (its collection predates document structure: made anew, with content_type and section)")
         for name, data in {**documents, **generated}.items():
             summary = client.ingest(data, filename=name, index=index).summary
             print(f"  {name:28} {summary['kind']:9} {summary['encoding'] or '-':9} {summary['pages']:>5} "
@@ -151,8 +154,9 @@ def ingest_examples(server: TritonServer, index_path: Path) -> None:
         for question in SEARCHES:
             best = client.search(question, index=index, top_k=1, hybrid=True)[0]
             print(f"\nsearch --hybrid: {question}\n  best chunk ({best.score:+.3f}, {best.source}, pages {best.pages}, "
-                  f"read by {best.method}):")
-            if best.text.startswith("|") or "\n|" in best.text:  # a table: its rows, as stored
+                  f"read by {best.method}, {best.content_type}"
+                  + (f", section {' > '.join(best.section)}" if best.section else "") + "):")
+            if best.content_type == "table":  # its heading, introduction and rows, as stored
                 print("  " + best.text.replace("\n", "\n  "))
                 print(f"  answer, from its cells: {answer_from(best.text, question)}")
             else:

@@ -148,7 +148,7 @@ def test_search_returns_provenance_best_first_and_hybrid_fuses_keywords(index):
     assert [h.text for h in hits][0] == texts[2] and hits[0].score == pytest.approx(1.0, abs=1e-5)
     assert hits[0].to_json() == {"score": hits[0].score, "text": texts[2], "source": "notes.txt", "pages": [3],
                                  "chunk_index": 2, "document_id": "e" * 64, "method": "text",
-                                 "char_start": 0, "char_end": len(texts[2])}
+                                 "char_start": 0, "char_end": len(texts[2]), "content_type": "text", "section": []}
     fused = index.search(vectors[0], top_k=3, text="TRX-4417")
     assert {h.text for h in fused[:2]} == {texts[0], texts[1]}  # dense's best and BM25's only match
 
@@ -222,3 +222,30 @@ def test_a_milvus_lite_file_held_by_another_process_says_so(tmp_path):
     with Index(path) as index:
         index.prepare(PROFILE)
         assert index.stats()["rows"] == 0
+
+
+def test_chunks_keep_their_content_type_and_section_and_collections_of_before_still_work(tmp_path, monkeypatch):
+    from triton_ingest_client import _index_schema
+
+    table = {"chunk_index": 0, "text": "| Code | Meaning |\n|---|---|\n| 404 | Not Found |", "pages": [3],
+             "char_start": 0, "char_end": 44, "method": "text", "content_type": "table",
+             "section": ["4 Errors", "4.2 HTTP"]}
+    with Index(tmp_path / "new.db") as index:
+        index.prepare(PROFILE)
+        document = index.document("spec.pdf", "a" * 64)
+        document.add([table], unit(1))
+        document.commit()
+        [hit] = index.search(unit(1)[0], top_k=1, text="404 Not Found")
+        assert (hit.content_type, hit.section) == ("table", ["4 Errors", "4.2 HTTP"])
+    monkeypatch.setattr(_index_schema, "STRUCTURE_FIELDS", ())  # a collection made before these fields
+    with Index(tmp_path / "old.db") as index:
+        index.prepare(PROFILE)
+    monkeypatch.undo()
+    with Index(tmp_path / "old.db") as index:
+        index.prepare(PROFILE)
+        assert index.structure_fields == ()
+        document = index.document("spec.pdf", "a" * 64)
+        document.add([table], unit(1))
+        document.commit()
+        [hit] = index.search(unit(1)[0], top_k=1)
+        assert (hit.text, hit.content_type, hit.section) == (table["text"], "text", [])

@@ -15,6 +15,11 @@ One row per chunk:
 | document_id  | VARCHAR(64)               | SHA-256 of the document's bytes                      |
 | method       | VARCHAR(16)               | ``text`` (text layer) or ``ocr``                     |
 | ingested_at  | INT64                     | when its write started: ms since the epoch (UTC)     |
+| content_type | VARCHAR(16)               | ``text`` or ``table``                                |
+| section      | ARRAY<VARCHAR(1024)>      | the headings above the chunk, outermost first (≤ 6)  |
+
+``content_type`` and ``section`` (:data:`STRUCTURE_FIELDS`) are in collections made since
+document structure came; older collections are written and searched without them.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ model, even of the same width, falls far below."""
 MAX_TEXT_BYTES, MAX_SOURCE_BYTES, MAX_PAGES_PER_CHUNK = 65_535, 1024, 4096
 MAX_TOP_K = 1000
 OUTPUT_FIELDS = ["text", "source", "pages", "chunk_index", "char_start", "char_end", "document_id", "method"]
+STRUCTURE_FIELDS = ("content_type", "section")
+MAX_SECTION_DEPTH, MAX_TITLE_BYTES = 6, 1024
 CHUNKING = tuple(CHUNK_DEFAULTS)
 STOP_WORDS = sorted(set(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
@@ -131,11 +138,15 @@ class SearchHit:
     method: str = "text"
     char_start: int = 0
     char_end: int = 0
+    content_type: str = "text"  # "table": a table's Markdown (collections made before it: always "text")
+    section: list[str] = field(default_factory=list)
 
     @classmethod
     def from_milvus(cls, hit: Mapping) -> "SearchHit":
         entity = hit["entity"]
-        return cls(float(hit["distance"]), **{name: entity[name] for name in OUTPUT_FIELDS})
+        found = {name: entity[name] for name in OUTPUT_FIELDS}
+        found.update({name: entity[name] for name in STRUCTURE_FIELDS if entity.get(name) is not None})
+        return cls(float(hit["distance"]), **{**found, "section": list(found.get("section", []))})
 
     def to_json(self) -> dict:
         return {**asdict(self), "pages": list(self.pages)}
@@ -157,6 +168,10 @@ def create_collection(milvus, name: str, profile: IndexProfile) -> None:
         schema.add_field(number, DataType.INT64)
     schema.add_field("document_id", DataType.VARCHAR, max_length=64)
     schema.add_field("method", DataType.VARCHAR, max_length=16)
+    if "content_type" in STRUCTURE_FIELDS:  # a module constant, so tests can make a collection of before
+        schema.add_field("content_type", DataType.VARCHAR, max_length=16)
+        schema.add_field("section", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_SECTION_DEPTH,
+                         max_length=MAX_TITLE_BYTES)
     schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
                                  input_field_names=["text"], output_field_names=["sparse"]))
     indexes = milvus.prepare_index_params()

@@ -27,11 +27,14 @@ import numpy as np
 from ._errors import InvalidInputError, NotFoundError, ServerError, TritonIngestClientError, UnavailableError
 from ._index_schema import (
     MAX_PAGES_PER_CHUNK,
+    MAX_SECTION_DEPTH,
     MAX_SOURCE_BYTES,
     MAX_TEXT_BYTES,
+    MAX_TITLE_BYTES,
     MAX_TOP_K,
     OUTPUT_FIELDS,
     PROFILE_PROPERTY,
+    STRUCTURE_FIELDS,
     IndexProfile,
     SearchHit,
     create_collection,
@@ -78,6 +81,7 @@ class Index:
         self._milvus = None
         self._checked: IndexProfile | None = None
         self._unflushed = False  # rows written to Milvus Lite since the last flush
+        self.structure_fields: tuple[str, ...] = ()  # of STRUCTURE_FIELDS, those the collection has (profile())
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, fn: Callable, *args, **kwargs) -> Any:
@@ -145,6 +149,8 @@ class Index:
         if not self.exists():
             return None
         described = self._call(self.milvus.describe_collection, self.collection)
+        names = {f.get("name") for f in described.get("fields") or ()}
+        self.structure_fields = tuple(name for name in STRUCTURE_FIELDS if name in names)
         profile = IndexProfile.from_properties(described.get("properties") or {})
         if profile is None:
             raise InvalidInputError(f"collection {self.collection!r} in {self.uri} was not made by triton-ingest "
@@ -198,13 +204,17 @@ class Index:
         """Begin writing one document (call :meth:`prepare` first)."""
         return DocumentWrite(self, source, document_id)
 
+    @property
+    def _output_fields(self) -> list[str]:
+        return OUTPUT_FIELDS + list(self.structure_fields)
+
     def search(self, vector: np.ndarray, top_k: int = 5, text: str | None = None) -> list[SearchHit]:
         """The ``top_k`` nearest chunks by cosine; with ``text``, fused with BM25 on ``text`` by
         reciprocal rank (RRF, k=60). Call :meth:`check_model` first."""
         dense = [np.asarray(vector, np.float32).tolist()]
         if text is None:
             found = self._call(self.milvus.search, self.collection, data=dense, anns_field="vector", limit=top_k,
-                               output_fields=OUTPUT_FIELDS, search_params={"metric_type": "COSINE"})
+                               output_fields=self._output_fields, search_params={"metric_type": "COSINE"})
         else:
             from pymilvus import AnnSearchRequest, RRFRanker
 
@@ -212,7 +222,7 @@ class Index:
             requests = [AnnSearchRequest(dense, "vector", {"metric_type": "COSINE"}, candidates),
                         AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, candidates)]
             found = self._call(self.milvus.hybrid_search, self.collection, requests, RRFRanker(60), limit=top_k,
-                               output_fields=OUTPUT_FIELDS)
+                               output_fields=self._output_fields)
         return [SearchHit.from_milvus(hit) for hit in found[0]]
 
     def stats(self) -> dict:
@@ -341,6 +351,11 @@ class DocumentWrite:
                  "char_start": c["char_start"], "char_end": c["char_end"], "document_id": self.document_id,
                  "method": c.get("method", "text"), "ingested_at": self.started}
                 for c, v in zip(chunks, np.asarray(vectors, np.float32))]
+        if self.index.structure_fields:
+            for row, chunk in zip(rows, chunks):
+                row["content_type"] = str(chunk.get("content_type", "text"))[:16]
+                row["section"] = [_fit(str(title), MAX_TITLE_BYTES) for title in chunk.get("section", [])][
+                    :MAX_SECTION_DEPTH]
         self._timed(self.index._call, self.index.milvus.upsert, self.index.collection, rows)
         self.index._unflushed = True
         self.rows += len(rows)
