@@ -96,3 +96,23 @@ def test_repeated_template_lines_that_are_content_are_kept():
     assert all("Thank you for your order" in t and "Late payments carry interest." in t for t in text)
     assert [t.count("Total due: $") for t in text] == [1] * 4
     assert not any("ACME invoices" in t or "- 2 -" in t for t in text)
+
+
+def test_text_beside_a_pdf_table_is_kept():
+    """A narrow table in one column and prose in the other: the prose is read too."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=10)
+    top = pdf.get_y()
+    with pdf.table(width=80, align="LEFT", first_row_as_headings=True) as table:
+        for row in SECTIONS[0].rows:
+            cells = table.row()
+            for value in row[:2]:
+                cells.cell(value)
+    pdf.set_xy(110, top)
+    pdf.multi_cell(80, 5, "Beside the table: the zone's maintenance window is Sunday 02:00 to 04:00 UTC.")
+    found = elements(bytes(pdf.output()), "side.pdf")
+    assert [e.kind for e in found].count("table") == 1
+    assert "maintenance window is Sunday" in " ".join(" ".join(e.text.split()) for e in found)

@@ -204,6 +204,10 @@ def _banded(page, textpage, tables, structure: PdfStructure) -> list[Element]:
             table = table_element(rows, box=box)
             if table is not None:
                 elements.append(table)
+            for left, right in ((0, box[0]), (box[2], width)):  # text beside the table: another column
+                beside = textpage.get_text_bounded(left, height - box[3], right, height - box[1]).strip()
+                if beside:
+                    elements.append(Element("paragraph", beside.replace("\r\n", "\n").replace("\r", "\n")))
             top = max(top, box[3])
     return _captioned(elements)
 
