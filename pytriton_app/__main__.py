@@ -18,7 +18,7 @@ from triton_ingest.paths import BUILD, DEFAULT_MODEL_REPOSITORY
 from triton_ingest.serving.server import NVCF_HEADER_PATTERN, http_ready, server_env
 
 REPOSITORY_MODELS = ("tokenizer", "embedder", "embed", "embedder_int8", "embed_int8", "ocr_detector", "ocr_recognizer",
-                     "ocr_recognizer_ch")
+                     "ocr_recognizer_ch", "page_elements", "table_structure")
 """The models PyTriton serves from the repository; ingest, ingest_stream and ocr are bound in Python."""
 READY_PATHS = ("/v2/health/ready", *(f"/v2/models/{spec.name}/ready" for spec in (INGEST, INGEST_STREAM, OCR)))
 """Ready means the server and the models bound in Python. PyTriton loads those after tritonserver is

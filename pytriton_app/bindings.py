@@ -15,6 +15,7 @@ from triton_ingest.contracts import EMBED_MODELS, INGEST, INGEST_STREAM, MODELS,
 from triton_ingest.models.artifacts import TOKENIZER_FILE, artifact
 from triton_ingest.pipeline.extraction import Extractor
 from triton_ingest.pipeline.ingest import IngestPipeline, ingest_request, stream_batch_outputs, stream_final_outputs
+from triton_ingest.pipeline.layout import parse_ocr_outputs
 from triton_ingest.pipeline.ocr import engines, ocr_request, worker_decoder
 
 DTYPES = {"STRING": np.bytes_, "FP32": np.float32, "INT64": np.int64}
@@ -73,9 +74,9 @@ class GrpcModels:
 
         return call
 
-    async def ocr(self, image: bytes, options: dict) -> list[dict]:
+    async def ocr(self, image: bytes, options: dict) -> tuple[list[dict], list[dict]]:
         arrays = {"IMAGE": np.array([image], dtype=object), "OPTIONS": np.array([json.dumps(options).encode()], dtype=object)}
-        return [json.loads(line) for line in (await self.infer(OCR, arrays))["LINES"]]
+        return parse_ocr_outputs(await self.infer(OCR, arrays))
 
 
 class IngestModels:

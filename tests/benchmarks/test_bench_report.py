@@ -97,3 +97,17 @@ def test_structure_bench_runs_end_to_end(tmp_path):
                                                  for mode in ("auto", "off")}
     assert results["retrieval"]["questions"] > 20
     assert set(results["retrieval"]["recall_at_5_after"]) == {"dense", "hybrid"}
+
+
+@pytest.mark.integration
+def test_page_elements_bench_runs_end_to_end(tmp_path):
+    """A smoke run of `make bench`'s benchmark of tables on scans (2 pages, 8 requests a model)."""
+    out = tmp_path / "page_elements.json"
+    run_bench("page_elements.py", "--smoke", "--json", str(out))
+    results = json.loads(out.read_text())
+    assert set(results["accuracy"]) == {"scan", "noisy scan", "text-layer words in the predicted cells"}
+    assert results["accuracy"]["scan"]["tables_found"] == 2
+    assert results["accuracy"]["text-layer words in the predicted cells"]["cell_accuracy"] >= 0.9
+    assert {"page_elements", "table_structure"} <= set(results["cost"])
+    assert results["cost"]["page_elements"]["batching_gain"] > 0
+    assert set(results["retrieval"]["recall_at_5_tables_auto"]) == {"dense", "hybrid"}

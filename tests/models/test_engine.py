@@ -36,7 +36,8 @@ H100 = Gpu("NVIDIA H100 80GB HBM3", "9.0")
 
 
 def test_every_gpu_model_has_an_engine_spec_whose_profile_fits_its_contract():
-    assert set(SPECS) == set(GPU_MODELS) == {"embedder", "ocr_detector", "ocr_recognizer", "ocr_recognizer_ch"}
+    assert set(SPECS) == set(GPU_MODELS) == {"embedder", "ocr_detector", "ocr_recognizer", "ocr_recognizer_ch",
+                                              "page_elements"}
     for name, spec in SPECS.items():
         contract = MODELS[name]
         assert len(spec.profile) == len(contract.inputs)

@@ -18,6 +18,7 @@ from support.scans import PROSE, mixed_pdf
 from support.waiting import wait_until
 from triton_ingest.errors import InvalidInputError
 from triton_ingest.pipeline.documents import ExtractSettings
+from triton_ingest.pipeline.elements import Element
 from triton_ingest.pipeline.extraction import PAGES_PER_TASK, WORKER_MEMORY_ENV, Extractor, worker_memory_bytes
 
 
@@ -42,14 +43,14 @@ def test_pages_arrive_in_order_with_ocr_text_filled_in(hanging_pool):
     layout = [("text", PROSE[0]), ("scan", PROSE[1]), ("text", PROSE[2]), ("scan", PROSE[3])]
     read, finished, later_page_done = [], [], asyncio.Event()
 
-    async def ocr(image: bytes) -> str:
+    async def ocr(image: bytes) -> list[Element]:
         read.append(image[:8])
         call = len(read)
         if call == 1:  # page 2 finishes only after page 4 has: the order must still hold
             await asyncio.wait_for(later_page_done.wait(), 60)
         finished.append(call)
         later_page_done.set()
-        return f"ocr text {call}"
+        return [Element("paragraph", f"ocr text {call}")]
 
     pages = asyncio.run(extract(hanging_pool, mixed_pdf(layout), ocr=ocr))
     assert finished == [2, 1]  # really out of order
@@ -103,7 +104,7 @@ def test_a_document_over_the_worker_memory_limit_fails_alone():
     async def pages(data: bytes, name: str) -> list:
         opened = await extractor.open(data, name, settings, time.monotonic() + 120, 120)
         try:
-            return [page async for page in opened.pages(lambda image: asyncio.sleep(0, "read"))]
+            return [page async for page in opened.pages(lambda image: asyncio.sleep(0, [Element("paragraph", "read")]))]
         finally:
             opened.close()
 

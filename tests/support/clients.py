@@ -111,6 +111,12 @@ def ingest_with(client, protocol: str, document: bytes, filename: str | None = N
 
 def ocr_with(client, protocol: str, image: bytes, options: dict | None = None) -> tuple[list[dict], dict]:
     """Run the `ocr` model; returns its lines and summary (parsed)."""
+    result = ocr_result(client, protocol, image, options)
+    return result["lines"], result["summary"]
+
+
+def ocr_result(client, protocol: str, image: bytes, options: dict | None = None) -> dict:
+    """Run the `ocr` model; returns its lines, summary and elements (parsed)."""
     module = client_module(protocol)
     tensors = []
     for name, value in (("IMAGE", image), ("OPTIONS", None if options is None else json.dumps(options).encode())):
@@ -119,7 +125,9 @@ def ocr_with(client, protocol: str, image: bytes, options: dict | None = None) -
             tensor.set_data_from_numpy(np.array([value], dtype=object))
             tensors.append(tensor)
     result = client.infer(OCR.name, tensors)
-    return [json.loads(line) for line in result.as_numpy("LINES")], json.loads(result.as_numpy("SUMMARY")[0])
+    return {"lines": [json.loads(line) for line in result.as_numpy("LINES")],
+            "summary": json.loads(result.as_numpy("SUMMARY")[0]),
+            "elements": [json.loads(item) for item in result.as_numpy("ELEMENTS")]}
 
 
 def request_headers(protocol: str, headers: dict | None) -> dict | None:

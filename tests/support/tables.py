@@ -1,6 +1,7 @@
 """Documents whose tables are known: the same sections and tables written as a PDF (ruled tables,
-an outline, a running header and a "Page N of M" footer), a DOCX, HTML and Markdown. Used by the
-structure tests and by ``benchmarks/structure_accuracy.py``; ``cell_accuracy`` scores what came back."""
+an outline, a running header and a "Page N of M" footer), a DOCX, HTML and Markdown; and a scanned
+page with a captioned bar chart. Used by the structure tests and by ``benchmarks/structure_accuracy.py``;
+``cell_accuracy`` scores what came back."""
 
 from __future__ import annotations
 
@@ -135,3 +136,31 @@ def cell_accuracy(truth: list[list[str]], found: list[list[str]]) -> float:
     hits = sum(1 for r, row in enumerate(truth) for c, value in enumerate(row)
                if r < len(found) and c < len(found[r]) and " ".join(found[r][c].split()) == " ".join(value.split()))
     return hits / total if total else 1.0
+
+
+FIGURE_CAPTION = "Figure 1: Requests per second by zone"
+FIGURE_BARS = (("alpha", 420), ("bravo", 310), ("delta", 520), ("edge", 180))
+
+
+def figure_page():
+    """A scanned page (PIL, 150 dpi A4) with a heading, prose, a bar chart whose bars are labelled
+    with :data:`FIGURE_BARS` and, below it, :data:`FIGURE_CAPTION`."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    page, font = Image.new("RGB", (1240, 1754), "white"), ImageFont.load_default(size=30)
+    draw = ImageDraw.Draw(page)
+    draw.text((100, 120), "3 Traffic by zone", fill="black", font=font)
+    for row, line in enumerate(("The chart below shows the requests per second served in each zone",
+                                "during the load test of November, measured at the gateway.")):
+        draw.text((100, 190 + 40 * row), line, fill="black", font=font)
+    left, top, right, bottom = 200, 320, 1040, 900
+    draw.line((left, top, left, bottom), fill="black", width=3)
+    draw.line((left, bottom, right, bottom), fill="black", width=3)
+    for index, (name, value) in enumerate(FIGURE_BARS):
+        x = left + 60 + index * 190
+        draw.rectangle((x, bottom - value, x + 110, bottom), fill=(60, 90, 200))
+        draw.text((x + 10, bottom + 15), name, fill="black", font=font)
+        draw.text((x + 20, bottom - value - 40), str(value), fill="black", font=font)
+    draw.text((250, 990), FIGURE_CAPTION, fill="black", font=font)
+    draw.text((100, 1100), "The edge zone served the least traffic because it was drained.", fill="black", font=font)
+    return page

@@ -132,22 +132,40 @@ OCR_RECOGNIZER = ModelSpec(
 OCR_RECOGNIZER_CH = replace(OCR_RECOGNIZER, name="ocr_recognizer_ch")
 """The recognizer for Chinese (and English) text, 6,625 classes instead of 97."""
 
+PAGE_ELEMENTS = ModelSpec(
+    name="page_elements",
+    max_batch_size=4,
+    inputs=(TensorSpec("IMAGE", "FP32", (3, 800, 608)),),  # a page: BGR, stretched to 608x800, ImageNet-normalised
+    outputs=(TensorSpec("PREDICTIONS", "FP32", (10105, 42)),),  # per anchor: 10 class scores, 4x8 box bins
+)
+PAGE_ELEMENT_LABELS = ("text", "title", "figure", "figure_caption", "table", "table_caption", "header", "footer",
+                       "reference", "equation")
+"""The classes of ``page_elements``, in the order of its scores (CDLA's)."""
+
+TABLE_STRUCTURE = ModelSpec(
+    name="table_structure",
+    max_batch_size=4,
+    inputs=(TensorSpec("IMAGE", "FP32", (3, 488, 488)),),  # a table crop: BGR, longer side 488, padded
+    outputs=(TensorSpec("PREDICTIONS", "FP32", (-1, 58)),),  # per step: cell polygon (8), token probabilities (50)
+)
+
 OCR = ModelSpec(
     name="ocr",
     max_batch_size=0,
     inputs=(
         TensorSpec("IMAGE", "STRING", (1,)),  # an encoded image: PNG, JPEG, TIFF (first frame), WebP
-        TensorSpec("OPTIONS", "STRING", (1,), optional=True),  # JSON: language, max_pixels
+        TensorSpec("OPTIONS", "STRING", (1,), optional=True),  # JSON: language, max_pixels, tables
     ),
     outputs=(
         TensorSpec("LINES", "STRING", (-1,)),  # JSON each: text, score, box (4 corners), reading order
         TensorSpec("SUMMARY", "STRING", (1,)),  # JSON: width, height, lines, text, timings
+        TensorSpec("ELEMENTS", "STRING", (-1,)),  # JSON each: a table or figure found (OPTIONS.tables "auto")
     ),
 )
 
 MODELS: dict[str, ModelSpec] = {
     m.name: m for m in (TOKENIZER, EMBEDDER, EMBED, EMBEDDER_INT8, EMBED_INT8, INGEST, INGEST_STREAM,
-                        OCR_DETECTOR, OCR_RECOGNIZER, OCR_RECOGNIZER_CH, OCR)
+                        OCR_DETECTOR, OCR_RECOGNIZER, OCR_RECOGNIZER_CH, PAGE_ELEMENTS, TABLE_STRUCTURE, OCR)
 }
 """Every model in ``model_repository/``, by name."""
 

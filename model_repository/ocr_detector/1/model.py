@@ -1,5 +1,6 @@
-"""Triton Python models `ocr_detector`, `ocr_recognizer`, `ocr_recognizer_ch` (config parameter
-onnx_file): one ONNX image model each, on ONNX Runtime; the tensors come from the model's contract."""
+"""Triton Python models `ocr_detector`, `ocr_recognizer`, `ocr_recognizer_ch`, `page_elements` and
+`table_structure` (config parameter onnx_file): one ONNX image model each, on ONNX Runtime; the
+tensors come from the model's contract."""
 
 from triton_ingest.contracts import MODELS
 from triton_ingest.models.artifacts import artifact

@@ -77,6 +77,7 @@ def merged(job_id: str, filename: str, items: list[dict], split_pages: int, seco
     summary.update(
         pages=sum(s["pages"] for s in summaries), ocr_pages=sum(s.get("ocr_pages", 0) for s in summaries),
         table_chunks=sum(s.get("table_chunks", 0) for s in summaries),
+        figure_chunks=sum(s.get("figure_chunks", 0) for s in summaries),
         chunks=len(chunks), warnings=list(dict.fromkeys(w for s in summaries for w in s.get("warnings", []))),
         options={**first.get("options", {}), "first_page": 1, "last_page": 0},
         timings_ms={"total_ms": round(seconds * 1000, 1)},

@@ -19,8 +19,11 @@ OCR_RECOGNIZER_FILES = {  # language -> (PP-OCRv4 recognition model, its charact
     "en": ("ocr_rec_en.onnx", "ocr_rec_en_keys.txt"),
     "ch": ("ocr_rec_ch.onnx", "ocr_rec_ch_keys.txt"),
 }
+PAGE_ELEMENTS_FILE = "page_elements.onnx"  # layout detector (labels: contracts.PAGE_ELEMENT_LABELS)
+TABLE_STRUCTURE_FILES = ("table_structure.onnx", "table_structure_tokens.txt")  # SLANet-plus, its 48 tokens
 MODEL_FILES = (ONNX_FILE, INT8_ONNX_FILE, INT8_7BIT_ONNX_FILE, CHECK_REFERENCE_FILE, TOKENIZER_FILE, OCR_DETECTOR_FILE,
-               *(name for pair in OCR_RECOGNIZER_FILES.values() for name in pair))
+               *(name for pair in OCR_RECOGNIZER_FILES.values() for name in pair), PAGE_ELEMENTS_FILE,
+               *TABLE_STRUCTURE_FILES)
 """Everything ``make model`` writes besides the manifest; a mounted model must hold all of them."""
 
 

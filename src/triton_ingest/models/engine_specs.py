@@ -1,7 +1,8 @@
 """What each TensorRT engine of the ``gpu`` target is built for, and how it is checked.
 
-Four models run as TensorRT plans on GPUs: ``embedder`` and the OCR ``ocr_detector``,
-``ocr_recognizer`` and ``ocr_recognizer_ch``. Each spec names its ONNX artefact, one optimisation
+Five models run as TensorRT plans on GPUs: ``embedder``, the OCR ``ocr_detector``,
+``ocr_recognizer`` and ``ocr_recognizer_ch``, and the page-element detector ``page_elements``.
+(``table_structure`` stays on ONNX Runtime: its decoder is an autoregressive loop in the graph.) Each spec names its ONNX artefact, one optimisation
 profile per input (min, opt, max shapes, batch first, within the contract's ``max_batch_size``)
 and a parity check: the FP16 engine must agree with ONNX Runtime on real inputs before it is
 published. Inputs for the OCR checks are drawn with OpenCV, so nothing else is needed at start-up.
@@ -22,9 +23,10 @@ from ..contracts import (
     OCR_REC_HEIGHT,
     OCR_RECOGNIZER,
     OCR_RECOGNIZER_CH,
+    PAGE_ELEMENTS,
     ModelSpec,
 )
-from .artifacts import OCR_DETECTOR_FILE, OCR_RECOGNIZER_FILES, ONNX_FILE, TOKENIZER_FILE
+from .artifacts import OCR_DETECTOR_FILE, OCR_RECOGNIZER_FILES, ONNX_FILE, PAGE_ELEMENTS_FILE, TOKENIZER_FILE
 
 Shape = tuple[int, ...]
 Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -53,7 +55,7 @@ class EngineSpec:
 
     @property
     def contract(self) -> ModelSpec:
-        return {m.name: m for m in (EMBEDDER, OCR_DETECTOR, OCR_RECOGNIZER, OCR_RECOGNIZER_CH)}[self.model]
+        return {m.name: m for m in (EMBEDDER, OCR_DETECTOR, OCR_RECOGNIZER, OCR_RECOGNIZER_CH, PAGE_ELEMENTS)}[self.model]
 
 
 def _sequence_profile(max_batch: int) -> tuple[Shape, Shape, Shape]:
@@ -73,6 +75,9 @@ SPECS: dict[str, EngineSpec] = {spec.model: spec for spec in (
                min_parity=0.98),
     EngineSpec(OCR_RECOGNIZER_CH.name, OCR_RECOGNIZER_FILES["ch"][0],
                (_crop_profile(OCR_RECOGNIZER_CH.max_batch_size),), min_parity=0.98),
+    EngineSpec(PAGE_ELEMENTS.name, PAGE_ELEMENTS_FILE,
+               (tuple((batch, *PAGE_ELEMENTS.inputs[0].dims) for batch in (1, 2, PAGE_ELEMENTS.max_batch_size)),),
+               min_parity=0.95),
 )}
 """Every engine of the ``gpu`` target, by served model name."""
 
@@ -100,6 +105,11 @@ def _same_decisions(threshold: float | None) -> Callable[[np.ndarray, np.ndarray
     return score
 
 
+def _class_scores_agree(engine: np.ndarray, reference: np.ndarray) -> float:
+    """1 minus the largest difference in any anchor's class probability (page elements)."""
+    return 1.0 - float(np.abs(engine[..., :10] - reference[..., :10]).max())
+
+
 def _drawn_page() -> np.ndarray:
     import cv2
 
@@ -119,6 +129,10 @@ def parity_inputs(spec: EngineSpec, artifacts: Path) -> ParityInputs:
         ids, mask = TextTokenizer(artifacts / TOKENIZER_FILE).encode(list(PARITY_TEXTS))
         return ParityInputs({"INPUT_IDS": ids, "ATTENTION_MASK": mask}, _cosine_min)
     page = _drawn_page()
+    if spec.model == PAGE_ELEMENTS.name:
+        from . import page_elements
+
+        return ParityInputs({"IMAGE": page_elements.detector_input(page)[None]}, _class_scores_agree)
     if spec.model == OCR_DETECTOR.name:
         return ParityInputs({"IMAGE": ocr.detection_input(page).tensor[None]}, _same_decisions(0.3))
     crops = [page[35 + 70 * row: 75 + 70 * row, 30:1000] for row in range(len(OCR_LINES))]

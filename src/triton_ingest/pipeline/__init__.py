@@ -4,7 +4,9 @@
 OCR) with ``pdf_structure`` (furniture, outline, ruled tables), ``office`` (DOCX, PPTX), ``text``
 (HTML, Markdown, text) and ``images`` (PNG, JPEG, TIFF, WebP), which make ``elements`` (the typed
 document model: headings, paragraphs, tables as Markdown); ``extraction`` (worker processes,
-hard time limit), ``ocr`` (one image through the OCR models), ``layout`` (reading order),
+hard time limit), ``ocr`` (one image through the OCR models), ``regions`` (tables and figures on
+page images, through the page-element and table-structure models), ``layout`` (reading order, and
+an OCR'd page's elements),
 ``chunking`` (token windows with provenance, sections and tables), ``options`` (the ``OPTIONS`` of ``ingest`` and ``ocr``, and the operator's ceilings on them), ``ingest`` (the
 pipeline), ``nvcf`` (the NVCF request parameters that are trusted, and where), ``progress`` (NVCF
 progress and result files) and ``metrics`` (ingest counters).

@@ -42,7 +42,7 @@ class Chunk:
     source: str
     method: str = "text"  # "ocr" when any of its pages was read by OCR
     embed_model: str = ""  # the model that embedded it (ingest's OPTIONS.embed_model)
-    content_type: str = "text"  # "table": a table's Markdown (or a part of it, its header repeated)
+    content_type: str = "text"  # "table": a table's Markdown (or a part of it, its header repeated); "figure"
     section: list[str] = field(default_factory=list)  # the headings it sits under, outermost first
     box: list[float] | None = None  # a table's (left, top, right, bottom) in page points, where known
 
@@ -145,7 +145,8 @@ class ChunkFeed:
 
     A page's elements are walked in order: a heading ends the chunk before it and opens a section
     (every chunk records its ``section`` path); a table ends the chunk before it and becomes
-    chunks of its own (``content_type`` ``"table"``, see :meth:`_table`); text elements flow
+    chunks of its own (``content_type`` ``"table"``, see :meth:`_table`); a figure (its caption and
+    the words read in it) is chunked alone (``"figure"``); text elements flow
     into token windows. A page without elements is one paragraph."""
 
     def __init__(self, chunker: TokenChunker, text_depth: str, source: str):
@@ -171,8 +172,12 @@ class ChunkFeed:
                 self._extend(element.text, page)  # the text before it and the whole table make one chunk
                 out += self._number(self._take(final=True), "table", element.box)
                 continue
-            if element.kind in ("heading", "table"):
+            if element.kind in ("heading", "table", "figure"):
                 out += self._take(final=True)
+            if element.kind == "figure":  # its caption and words, chunked alone
+                self._extend(element.text, page)
+                out += self._number(self._take(final=True), "figure", element.box)
+                continue
             if element.kind == "heading":
                 self.sections.enter(element)
             if element.kind == "table" and element.rows:

@@ -101,15 +101,11 @@ def _open_pdf(data: bytes, settings: ExtractSettings) -> Document:
         raise
 
     def read(first: int, last: int) -> Iterator[Page]:
-        finder = TableFinder(data) if settings.tables == "auto" else None
-        try:
-            for number, (elements, image) in enumerate(pdf.pages(
-                    document, count, first, last, settings.method, settings.dpi, settings.max_pixels, structure,
-                    finder), first + 1):
-                yield Page(number, "", "ocr", image) if image is not None else structured_page(number, elements)
-        finally:
-            if finder is not None:
-                finder.close()
+        finder = TableFinder(document) if settings.tables == "auto" else None
+        for number, (elements, image) in enumerate(pdf.pages(
+                document, count, first, last, settings.method, settings.dpi, settings.max_pixels, structure,
+                finder), first + 1):
+            yield Page(number, "", "ocr", image) if image is not None else structured_page(number, elements)
 
     return Document("pdf", count, read, close=document.close, pdf_structure=structure)
 

@@ -34,6 +34,8 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .documents import ExtractSettings, Page, open_document
+from .elements import Element
+from .elements import page_text as elements_text
 from .images import decode_bgr
 from .pdf_structure import PdfStructure
 
@@ -42,8 +44,8 @@ TASKS_AHEAD = 2  # extraction ranges in flight ahead of the chunker
 OCR_IN_FLIGHT = 4  # pages at the OCR model at once, per document
 WORKER_MEMORY_ENV = "TRITON_INGEST_WORKER_MEMORY_BYTES"
 DEFAULT_WORKER_MEMORY_BYTES = 4 << 30
-OcrFn = Callable[[bytes], Awaitable[str]]
-"""The text of one page image (encoded)."""
+OcrFn = Callable[[bytes], Awaitable[list[Element]]]
+"""The elements of one page image (encoded): its paragraphs, tables and figures."""
 
 
 @dataclass
@@ -218,5 +220,5 @@ async def _read(page: Page, ocr: OcrFn | None, limit: asyncio.Semaphore) -> Page
         raise InvalidInputError("DOCUMENT needs OCR (a scanned page or an image), which this server does not serve; "
                                 'send OPTIONS {"extract_method": "pdfium"} to skip those pages', "ocr_unavailable")
     async with limit:
-        text = await ocr(page.image)
-    return Page(page.number, text, "ocr")
+        elements = await ocr(page.image)
+    return Page(page.number, elements_text(elements), "ocr", elements=elements)

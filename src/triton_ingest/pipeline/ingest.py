@@ -27,15 +27,17 @@ from ..contracts import EMBEDDING_DIM
 from ..errors import CancelledError, InvalidInputError, TritonIngestError, UnavailableError
 from .chunking import Chunk, TokenChunker
 from .extraction import DocumentInfo, Extractor, OcrFn
-from .layout import OcrLine, page_text
+from .elements import Element
+from .layout import OcrLine, ocr_elements
 from .metrics import IngestMetrics
 from .options import IngestOptions, ceilings
 from .nvcf import NvcfRequest
 from .progress import ProgressReporter
 
 EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
-OcrModelFn = Callable[[bytes, dict], Awaitable[list[dict]]]
-"""The ``ocr`` model: an encoded image and its OPTIONS -> its LINES (``{"text", "score", "box"}`` each)."""
+OcrModelFn = Callable[[bytes, dict], Awaitable[tuple[list[dict], list[dict]]]]
+"""The ``ocr`` model: an encoded image and its OPTIONS -> its LINES (``{"text", "score", "box"}`` each)
+and ELEMENTS (the tables and figures found: ``regions.Region`` as dicts)."""
 BatchFn = Callable[[list[Chunk], np.ndarray, dict], Awaitable[None]]
 
 
@@ -104,6 +106,7 @@ class _Run:
     count: int = 0
     ocr_pages: int = 0
     table_chunks: int = 0
+    figure_chunks: int = 0
     batch: list[Chunk] = field(default_factory=list)
     pending: deque = field(default_factory=deque)
     timings: dict = field(default_factory=lambda: {"extract_chunk_ms": 0.0, "embed_wait_ms": 0.0, "ocr_ms": 0.0})
@@ -111,6 +114,7 @@ class _Run:
     async def add(self, chunks: list[Chunk]) -> None:
         for chunk in chunks:
             self.table_chunks += chunk.content_type == "table"
+            self.figure_chunks += chunk.content_type == "figure"
             self.batch.append(chunk)
             if len(self.batch) >= self.options.embed_batch:
                 await self.send()
@@ -164,12 +168,12 @@ class _Run:
         if ocr is None:
             return None
 
-        async def timed(image: bytes) -> str:
+        async def timed(image: bytes) -> list[Element]:
             started = time.perf_counter()
-            text = await ocr(image)
+            elements = await ocr(image)
             self.ocr_pages += 1
             self.timings["ocr_ms"] += (time.perf_counter() - started) * 1000
-            return text
+            return elements
 
         return timed
 
@@ -229,7 +233,7 @@ def _summary(run: _Run, filename: str, seconds: float) -> dict:
     return {
         "source": filename, "kind": run.info.kind, "encoding": run.info.encoding,
         "pages": run.span[1] - run.span[0], "ocr_pages": run.ocr_pages, "chunks": run.count,
-        "table_chunks": run.table_chunks,
+        "table_chunks": run.table_chunks, "figure_chunks": run.figure_chunks,
         "embed_model": run.options.embed_model, "options": run.options.as_dict(), "warnings": warnings,
         "timings_ms": {**{k: round(v, 1) for k, v in run.timings.items()}, "total_ms": round(seconds * 1000, 1)},
         **({"page_range": [run.span[0] + 1, run.span[1]], "document_pages": run.info.page_count}
@@ -257,13 +261,15 @@ def single(value: np.ndarray | None, name: str) -> bytes | None:
 
 
 def page_reader(ocr: OcrModelFn | None, options: IngestOptions) -> OcrFn | None:
-    """The text of a page image, read by the ``ocr`` model with the document's OCR options."""
+    """The elements of a page image, read by the ``ocr`` model with the document's OCR options:
+    paragraphs, and with ``tables`` "auto" the tables and figures found on it."""
     if ocr is None:
         return None
 
-    async def read(image: bytes) -> str:
-        lines = await ocr(image, {"language": options.ocr_language, "max_pixels": options.max_pixels})
-        return page_text([OcrLine(**line) for line in lines])
+    async def read(image: bytes) -> list[Element]:
+        lines, regions = await ocr(image, {"language": options.ocr_language, "max_pixels": options.max_pixels,
+                                           "tables": options.tables})
+        return ocr_elements([OcrLine(**line) for line in lines], regions)
 
     return read
 

@@ -1,9 +1,13 @@
-"""Reading order of OCR'd lines and the page text they make (no image libraries: light to import)."""
+"""Reading order of OCR'd lines, and the page text and elements they make (no image libraries:
+light to import)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+import json
+from typing import Callable, Mapping, Sequence
+
+from .elements import Element, blocks, table_element
 
 
 @dataclass
@@ -73,3 +77,43 @@ def page_text(lines: list[OcrLine]) -> str:
         parts.append(line.text)
         previous = line
     return "".join(parts)
+
+
+def ocr_elements(lines: list[OcrLine], regions: list[dict]) -> list[Element]:
+    """A page's elements from its OCR lines (reading order) and the tables and figures found on it
+    (the ``ocr`` model's ELEMENTS): each stands where its first line does; the other lines are
+    paragraphs."""
+    owner = {index: region for region in regions for index in region.get("lines", ())}
+    elements: list[Element] = []
+    pending: list[OcrLine] = []
+    placed: set[int] = set()
+
+    def flush() -> None:
+        elements.extend(blocks("paragraph", page_text(pending)))
+        pending.clear()
+
+    for index, line in enumerate(lines):
+        region = owner.get(index)
+        if region is None:
+            pending.append(line)
+            continue
+        if id(region) in placed:
+            continue
+        flush()
+        placed.add(id(region))
+        box = tuple(region["box"])
+        if region["kind"] == "table":
+            element = table_element(region["rows"], region.get("caption", ""), box)
+        else:
+            text = "\n".join(part for part in (region.get("caption", ""), region.get("text", "")) if part)
+            element = Element("figure", text, caption=region.get("caption", ""), box=box)
+        if element is not None:
+            elements.append(element)
+    flush()
+    return elements
+
+
+def parse_ocr_outputs(outputs: Mapping[str, Sequence[bytes]]) -> tuple[list[dict], list[dict]]:
+    """An ``ocr`` response's LINES and ELEMENTS, parsed (ELEMENTS may be absent)."""
+    lines, elements = ([json.loads(item) for item in outputs.get(name, ())] for name in ("LINES", "ELEMENTS"))
+    return lines, elements

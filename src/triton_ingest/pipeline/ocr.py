@@ -17,15 +17,16 @@ from typing import Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..contracts import OCR_RECOGNIZER, OCR_RECOGNIZER_CH, ModelSpec
+from ..contracts import OCR_RECOGNIZER, OCR_RECOGNIZER_CH, PAGE_ELEMENTS, TABLE_STRUCTURE, ModelSpec
 from ..errors import InvalidInputError
 from ..models import ocr as ocr_model
-from ..models.artifacts import OCR_RECOGNIZER_FILES, artifact
+from ..models.artifacts import OCR_RECOGNIZER_FILES, TABLE_STRUCTURE_FILES, artifact
 from .extraction import Extractor
 from .images import decode_bgr
 from .ingest import single
 from .layout import OcrLine, page_text, reading_order
 from .options import OcrOptions, ceilings
+from .regions import Region, RegionReader
 
 ModelFn = Callable[[np.ndarray], Awaitable[np.ndarray]]
 """A batched model call: detector ``[n, 3, H, W] -> [n, 1, H, W]``, recognizer ``[n, 3, 48, W] -> [n, T, C]``."""
@@ -44,6 +45,7 @@ class OcrResult:
     width: int
     height: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    regions: list[Region] = field(default_factory=list)  # tables and figures, when asked for
 
     @property
     def text(self) -> str:
@@ -64,17 +66,30 @@ class OcrEngine:
 
     def __init__(self, detect: ModelFn, recognize: ModelFn, charset: Sequence[str],
                  settings: ocr_model.DetectionSettings = ocr_model.DetectionSettings(),
-                 decode: DecodeFn = decode_in_thread):
+                 decode: DecodeFn = decode_in_thread, regions: RegionReader | None = None):
         self.detect, self.recognize, self.charset, self.settings = detect, recognize, charset, settings
-        self.decode = decode
+        self.decode, self.regions = decode, regions
 
-    async def read_bytes(self, data: bytes, max_pixels: int, what: str = "IMAGE") -> OcrResult:
-        """OCR of an encoded image (PNG, JPEG, TIFF's first frame, WebP, ...)."""
+    async def read_bytes(self, data: bytes, max_pixels: int, what: str = "IMAGE", tables: bool = False) -> OcrResult:
+        """OCR of an encoded image (PNG, JPEG, TIFF's first frame, WebP, ...); with ``tables``, its
+        tables and figures too."""
         clock = _Clock()
         image = await self.decode(data, max_pixels, what)
         clock.lap("decode_ms")
-        result = await self.read(image)
+        result = await (self.read_with_regions(image) if tables else self.read(image))
         result.timings_ms = {**clock.laps, **result.timings_ms}
+        return result
+
+    async def read_with_regions(self, image: np.ndarray) -> OcrResult:
+        """OCR of a BGR image, and its tables and figures (the detector runs while OCR does)."""
+        if self.regions is None:
+            raise InvalidInputError('OPTIONS.tables "auto" needs the page_elements and table_structure models, '
+                                    "which this server does not serve")
+        found, result = await asyncio.gather(self.regions.find(image), self.read(image))
+        clock = _Clock()
+        result.regions = await self.regions.read(image, result.lines, found)
+        clock.lap("regions_ms")
+        result.timings_ms.update(clock.laps)
         return result
 
     async def read(self, image: np.ndarray) -> OcrResult:
@@ -129,8 +144,10 @@ def engines(model_fn: Callable[[ModelSpec], ModelFn], detector: ModelSpec,
             decode: DecodeFn = decode_in_thread) -> dict[str, OcrEngine]:
     """An engine per language; ``model_fn(spec)`` makes the call to a served model."""
     detect = model_fn(detector)
+    regions = RegionReader(model_fn(PAGE_ELEMENTS), model_fn(TABLE_STRUCTURE),
+                           artifact(TABLE_STRUCTURE_FILES[1]).read_text(encoding="utf-8").splitlines())
     return {language: OcrEngine(detect, model_fn(spec), ocr_model.load_charset(artifact(OCR_RECOGNIZER_FILES[language][1])),
-                                decode=decode)
+                                decode=decode, regions=regions)
             for language, spec in RECOGNIZERS.items()}
 
 
@@ -149,10 +166,14 @@ async def ocr_request(engines: dict[str, OcrEngine], inputs: Mapping[str, np.nda
     options = OcrOptions.parse(single(inputs.get("OPTIONS"), "OPTIONS"))
     if not image:
         raise InvalidInputError("IMAGE is empty")
-    result = await engines[options.language].read_bytes(image, options.max_pixels)
+    result = await engines[options.language].read_bytes(image, options.max_pixels, tables=options.tables == "auto")
     summary = {"width": result.width, "height": result.height, "lines": len(result.lines),
-               "language": options.language, "text": result.text, "timings_ms": result.timings_ms}
+               "language": options.language, "text": result.text, "timings_ms": result.timings_ms,
+               "tables": sum(r.kind == "table" for r in result.regions),
+               "figures": sum(r.kind == "figure" for r in result.regions)}
     return {
         "LINES": np.array([json.dumps(line).encode() for line in result.line_dicts()], dtype=object),
         "SUMMARY": np.array([json.dumps(summary).encode()], dtype=object),
+        "ELEMENTS": np.array([json.dumps(r.as_dict()).encode() for r in result.regions], dtype=object),
     }
+

@@ -27,8 +27,10 @@
 | first_page      | 1         | extract pages first_page..last_page only (1-based, both    |
 | last_page       | 0         | included; 0: to the end). Chunks keep their page numbers;  |
 |                 |           | progress and ``summary["pages"]`` count the range's pages   |
-| tables          | "auto"    | "auto": ruled tables in PDF text layers become table       |
-|                 |           | chunks; "off": their text is read as lines (faster)        |
+| tables          | "auto"    | "auto": ruled tables in PDF text layers, and tables and    |
+|                 |           | figures the page_elements model finds on OCR'd pages,      |
+|                 |           | become table and figure chunks; "off": their text is read  |
+|                 |           | as lines (faster)                                          |
 
 Operator ceilings: the keys in :data:`CEILINGS` can only be lowered by a client. The operator sets
 each with ``TRITON_INGEST_CEILING_<KEY>`` (``TRITON_INGEST_CEILING_MAX_PIXELS=10000000``), within the
@@ -47,6 +49,7 @@ from ..errors import InvalidInputError
 from .documents import METHODS, ExtractSettings
 
 OCR_LANGUAGES = ("en", "ch")
+TABLE_MODES = ("auto", "off")
 
 MAX_CHUNK_TOKENS = MAX_SEQ_LENGTH - 2
 
@@ -110,7 +113,7 @@ CHOICES = {
     "extract_method": METHODS,
     "ocr_language": OCR_LANGUAGES,
     "embed_model": EMBED_MODELS,
-    "tables": ("auto", "off"),
+    "tables": TABLE_MODES,
 }
 
 
@@ -195,7 +198,9 @@ class OcrOptions:
 
     language: str = "en"
     max_pixels: int = 40_000_000
+    tables: str = "off"  # "auto": also find tables and figures (ELEMENTS); ingest sends its own value
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> "OcrOptions":
-        return parse_options(cls, raw, {"max_pixels": LIMITS["max_pixels"]}, {"language": OCR_LANGUAGES})
+        return parse_options(cls, raw, {"max_pixels": LIMITS["max_pixels"]},
+                             {"language": OCR_LANGUAGES, "tables": TABLE_MODES})

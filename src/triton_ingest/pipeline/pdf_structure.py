@@ -140,33 +140,35 @@ def strip_furniture(text: str, structure: PdfStructure, top: bool = True, bottom
 
 
 class TableFinder:
-    """pdfplumber over the same bytes, opened on first use (most pages have no rules)."""
+    """pdfplumber on one page at a time: the page is copied out of the open pypdfium2 ``document``
+    into a PDF of its own (a few ms), because pdfplumber lists every page of a document it opens,
+    and a long document read in page ranges would pay that once per range."""
 
-    def __init__(self, data: bytes):
-        self.data, self.document = data, None
+    def __init__(self, document):
+        self.document = document
 
     def tables(self, index: int) -> list[tuple[tuple[float, float, float, float], list[list[str]]]]:
         """Page ``index``'s ruled tables of two rows and two columns or more; none when pdfplumber
         cannot read the page (pdfium's text is still there)."""
         import pdfplumber
+        import pypdfium2 as pdfium
 
         try:
-            if self.document is None:
-                self.document = pdfplumber.open(io.BytesIO(self.data))
-            page = self.document.pages[index]
+            single, out = pdfium.PdfDocument.new(), io.BytesIO()
+            try:
+                single.import_pages(self.document, [index])
+                single.save(out)
+            finally:
+                single.close()
             found = []
-            for table in page.find_tables(TABLE_SETTINGS):
-                rows = [[cell or "" for cell in row] for row in table.extract()]
-                if len(rows) >= 2 and max(len(row) for row in rows) >= 2:
-                    found.append((tuple(table.bbox), rows))
-            page.close()
+            with pdfplumber.open(io.BytesIO(out.getvalue())) as document:
+                for table in document.pages[0].find_tables(TABLE_SETTINGS):
+                    rows = [[cell or "" for cell in row] for row in table.extract()]
+                    if len(rows) >= 2 and max(len(row) for row in rows) >= 2:
+                        found.append((tuple(table.bbox), rows))
         except Exception:  # noqa: BLE001 - pdfminer's many errors on hostile input
             return []
         return found
-
-    def close(self) -> None:
-        if self.document is not None:
-            self.document.close()
 
 
 def ruled(page) -> bool:

@@ -4,14 +4,14 @@
 runs ONNX Runtime inside the Python backend. The ``gpu`` target is derived from
 it, so model names and the ``embed``/``ingest`` contracts cannot drift:
 
-- ``embedder``, ``ocr_detector``, ``ocr_recognizer`` and ``ocr_recognizer_ch`` become
+- ``embedder``, ``ocr_detector``, ``ocr_recognizer``, ``ocr_recognizer_ch`` and ``page_elements`` become
   ``platform: "tensorrt_plan"`` (FP16 engines from :mod:`triton_ingest.models.engine`) with
   ``KIND_GPU`` instances behind the dynamic batcher (OCR crops are already padded to bucket widths);
 - ``tokenizer`` pads each request to a fixed bucket width (``pad_buckets``), because
   a TensorRT model cannot take ragged batches: the dynamic batcher only merges
   requests whose shapes are equal;
-- everything else (``embed`` ensemble, ``ingest``, ``ingest_stream``, ``ocr``, the int8 CPU
-  pair) is copied unchanged.
+- everything else (``embed`` ensemble, ``ingest``, ``ingest_stream``, ``ocr``,
+  ``table_structure``, the int8 CPU pair) is copied unchanged.
 """
 
 from __future__ import annotations

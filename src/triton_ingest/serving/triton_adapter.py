@@ -17,6 +17,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from ..contracts import ModelSpec
+from ..pipeline.layout import parse_ocr_outputs
 from ..errors import NOT_SERVED, InternalError, InvalidInputError, TritonIngestError, UnavailableError, is_transient
 
 Inputs = dict[str, "np.ndarray | None"]
@@ -130,12 +131,12 @@ def bls_array(spec: ModelSpec) -> Callable[[np.ndarray], Awaitable[np.ndarray]]:
     return call
 
 
-def bls_ocr(spec: ModelSpec) -> Callable[[bytes, dict], Awaitable[list[dict]]]:
-    """An async ``ocr(image, options) -> lines`` that calls the ``ocr`` model through BLS."""
+def bls_ocr(spec: ModelSpec) -> Callable[[bytes, dict], Awaitable[tuple[list[dict], list[dict]]]]:
+    """An async ``ocr(image, options) -> (lines, elements)`` that calls the ``ocr`` model through BLS."""
 
-    async def ocr(image: bytes, options: dict) -> list[dict]:
+    async def ocr(image: bytes, options: dict) -> tuple[list[dict], list[dict]]:
         tensors = {"IMAGE": np.array([image], dtype=object), "OPTIONS": np.array([json.dumps(options).encode()], dtype=object)}
-        return [json.loads(line) for line in (await bls_infer(spec, tensors))["LINES"]]
+        return parse_ocr_outputs(await bls_infer(spec, tensors))
 
     return ocr
 

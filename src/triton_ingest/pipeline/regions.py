@@ -1,0 +1,129 @@
+"""Tables and figures on page images, found by the served ``page_elements`` and ``table_structure`` models.
+
+The detector finds the page's regions. A ``table`` region is cropped, with a margin, and read by the
+table model; its cells are filled with the page's text lines (OCR lines, on a scan) that fall in
+them, joined in reading order. A ``figure`` region keeps the lines inside it as its text. A region's
+caption is the text of a caption-like region (``table_caption``, ``figure_caption``, or
+``reference``, the label the detector gives most captions) right above or below it.
+
+The models are injected as async functions (BLS calls inside Triton, gRPC in the PyTriton
+deployment, ONNX Runtime in tests). The detector's labels and scores are not trusted blindly: a
+table whose cells hold fewer than two rows of text stays text, and a figure without words is
+dropped (there is nothing to embed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass, field
+from typing import Awaitable, Callable
+
+import numpy as np
+
+from ..contracts import PAGE_ELEMENT_LABELS
+from ..models import page_elements as detector
+from ..models import table_structure as structure
+from .layout import OcrLine, page_text
+
+ModelFn = Callable[[np.ndarray], Awaitable[np.ndarray]]
+CAPTION_LABELS = ("table_caption", "figure_caption", "reference")
+CROP_MARGIN = 0.0  # of the page's larger side, around a table before the table model reads it
+CAPTION_GAP = 0.05  # of the page height: how far a caption may sit from its table or figure
+MAX_TABLES_PER_PAGE = 16
+
+
+@dataclass
+class Region:
+    """A table or figure found on a page image; ``lines``: the indices of the page lines it holds."""
+
+    kind: str  # "table" | "figure"
+    box: tuple[float, float, float, float]  # left, top, right, bottom in the image's pixels
+    score: float
+    rows: list[list[str]] | None = None
+    text: str = ""
+    caption: str = ""
+    lines: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _centre(line: OcrLine) -> tuple[float, float]:
+    return (line.left + line.right) / 2, (line.top + line.bottom) / 2
+
+
+def _inside(point: tuple[float, float], box) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+def _caption_for(box, captions: list[detector.Detection], height: int) -> detector.Detection | None:
+    """The caption-like region nearest above or below ``box`` that overlaps it horizontally."""
+    best, best_gap = None, CAPTION_GAP * height
+    for caption in captions:
+        if min(box[2], caption.box[2]) <= max(box[0], caption.box[0]):
+            continue
+        gap = max(box[1] - caption.box[3], caption.box[1] - box[3])
+        if -0.5 * (caption.box[3] - caption.box[1]) <= gap <= best_gap:
+            best, best_gap = caption, max(gap, 0.0)
+    return best
+
+
+class RegionReader:
+    """Finds a page image's tables and figures (see module docstring)."""
+
+    def __init__(self, detect: ModelFn, read_structure: ModelFn, tokens: list[str]):
+        self.detect, self.read_structure = detect, read_structure
+        self.vocab = structure.vocabulary(tokens)
+
+    async def find(self, image: np.ndarray) -> list[detector.Detection]:
+        """The detector's regions on a BGR ``[H, W, 3]`` page."""
+        tensor = await asyncio.to_thread(detector.detector_input, image)
+        predictions = np.asarray(await self.detect(tensor[None]))[0]
+        return await asyncio.to_thread(detector.detections, predictions, list(PAGE_ELEMENT_LABELS), *image.shape[:2])
+
+    async def read(self, image: np.ndarray, lines: list[OcrLine],
+                   found: list[detector.Detection] | None = None) -> list[Region]:
+        """The tables and figures of ``image`` whose text is in ``lines`` (reading order)."""
+        found = await self.find(image) if found is None else found
+        height = image.shape[0]
+        owner: dict[int, Region] = {}
+        regions = [Region(d.label, d.box, d.score) for d in found if d.label == "table"][:MAX_TABLES_PER_PAGE]
+        regions += [Region(d.label, d.box, d.score) for d in found if d.label == "figure"]
+        captions = [d for d in found if d.label in CAPTION_LABELS]
+        for index, line in enumerate(lines):
+            region = next((r for r in regions if _inside(_centre(line), r.box)), None)
+            if region is not None:
+                region.lines.append(index)
+                owner[index] = region
+        tables = [r for r in regions if r.kind == "table" and r.lines]
+        grids = await asyncio.gather(*(self._table(image, r, [lines[i] for i in r.lines]) for r in tables))
+        for region, rows in zip(tables, grids):
+            region.rows = rows
+        kept = []
+        for region in regions:
+            if (region.kind == "table" and len(region.rows or []) < 2) or not region.lines:
+                continue  # not a table after all, or a figure without words: its lines stay text
+            if region.kind == "figure":
+                region.text = page_text([lines[i] for i in region.lines])
+            caption = _caption_for(region.box, captions, height)
+            if caption is not None:
+                held = [i for i, line in enumerate(lines) if i not in owner and _inside(_centre(line), caption.box)]
+                region.caption = page_text([lines[i] for i in held])
+                region.lines = sorted(region.lines + held)
+                owner.update((i, region) for i in held)
+            kept.append(region)
+        return kept
+
+    async def _table(self, image: np.ndarray, region: Region, lines: list[OcrLine]) -> list[list[str]]:
+        height, width = image.shape[:2]
+        margin = CROP_MARGIN * max(height, width)
+        left, top = int(max(0, region.box[0] - margin)), int(max(0, region.box[1] - margin))
+        right, bottom = int(min(width, region.box[2] + margin)), int(min(height, region.box[3] + margin))
+        if right - left < 8 or bottom - top < 8:
+            return []
+        tensor, ratio = await asyncio.to_thread(structure.structure_input, image[top:bottom, left:right])
+        predictions = np.asarray(await self.read_structure(tensor[None]))[0]
+        layout = structure.decode(predictions, self.vocab, ratio)
+        texts = [(line.text, (line.left - left, line.top - top, line.right - left, line.bottom - top)) for line in lines]
+        return structure.grid(layout, structure.assign(layout, texts))
+
