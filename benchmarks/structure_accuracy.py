@@ -33,31 +33,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from report import cpu_features, write_json  # noqa: E402
 
-from support.tables import (cell_accuracy, generated_sections, table_docx, table_html, table_markdown,  # noqa: E402
-                            table_pdf)
+from support.tables import (cell_accuracy, generated_sections, html_rendered_pdf, table_docx,  # noqa: E402
+                            table_html, table_markdown, table_pdf)
 from triton_ingest.demo import embed_http  # noqa: E402
 from triton_ingest.models.artifacts import TOKENIZER_FILE, artifact  # noqa: E402
 from triton_ingest.pipeline import pdf_structure  # noqa: E402
 from triton_ingest.pipeline.chunking import TokenChunker  # noqa: E402
 from triton_ingest.pipeline.documents import ExtractSettings, open_document  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
-
-
-def html_rendered_pdf(sections) -> bytes:
-    """The same tables as HTML, laid out by fpdf2's HTML renderer (ruled: border=1)."""
-    from html import escape
-
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    for section in sections:
-        pdf.add_page()
-        pdf.set_font("helvetica", size=9)
-        rows = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>" for row in section.rows)
-        pdf.write_html(f"<h2>{escape(section.title)}</h2><p>{escape(section.prose)}</p>"
-                       f"<table border=\"1\"><thead>{rows[:rows.index('</tr>') + 5]}</thead>"
-                       f"<tbody>{rows[rows.index('</tr>') + 5:]}</tbody></table>")
-    return bytes(pdf.output())
 
 
 def found_tables(data: bytes, filename: str, settings: ExtractSettings = ExtractSettings()) -> list[list[list[str]]]:

@@ -17,6 +17,7 @@ from triton_ingest.pipeline.extraction import Extractor
 from triton_ingest.pipeline.ingest import IngestPipeline, ingest_request, stream_batch_outputs, stream_final_outputs
 from triton_ingest.pipeline.layout import parse_ocr_outputs
 from triton_ingest.pipeline.ocr import engines, ocr_request, worker_decoder
+from triton_ingest.pipeline.regions import region_reader
 
 DTYPES = {"STRING": np.bytes_, "FP32": np.float32, "INT64": np.int64}
 
@@ -87,6 +88,7 @@ class IngestModels:
         self.pipeline = IngestPipeline(artifact(TOKENIZER_FILE), Extractor(workers=1))
         self.decoder = Extractor(workers=1)  # the ocr model's images
         self.engines = engines(self.models.array, OCR_DETECTOR, worker_decoder(self.decoder))
+        self.regions = region_reader(self.models.array).read
         self.embedders = {name: self.models.embedder(MODELS[name]) for name in EMBED_MODELS}
 
     @staticmethod
@@ -96,7 +98,7 @@ class IngestModels:
     async def ingest(self, requests: list[Request]) -> list[dict]:
         async def one(request: Request) -> dict:
             result = await ingest_request(self.pipeline, self._inputs(request), request.parameters or {}, self.embedders,
-                                          ocr=self.models.ocr)
+                                          ocr=self.models.ocr, regions=self.regions)
             return for_pytriton(result.outputs())
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
@@ -109,7 +111,8 @@ class IngestModels:
             await queue.put(for_pytriton(stream_batch_outputs(chunks, embeddings, progress)))
 
         task = asyncio.ensure_future(ingest_request(self.pipeline, self._inputs(request), request.parameters or {},
-                                                    self.embedders, on_batch=on_batch, ocr=self.models.ocr))
+                                                    self.embedders, on_batch=on_batch, ocr=self.models.ocr,
+                                                    regions=self.regions))
         while not (task.done() and queue.empty()):
             getter = asyncio.ensure_future(queue.get())
             await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)

@@ -30,7 +30,7 @@ BAD_DOCUMENTS = {
     "over max_pages": (PDF, {"max_pages": 3}, "has 4 pages; the limit (max_pages) is 3"),
     "unknown option": (b"text", {"chunk_sise": 5}, "unknown key(s) ['chunk_sise']"),
     "bad option value": (b"text", {"chunk_size": 1000}, "OPTIONS.chunk_size must be an integer in [1, 254]"),
-    "bad tables option": (b"text", {"tables": "maybe"}, 'OPTIONS.tables must be "auto" or "off"'),
+    "bad tables option": (b"text", {"tables": "maybe"}, 'OPTIONS.tables must be "auto" or "models" or "off"'),
     "DOCX decompression bomb": (docx_bomb(), None, "the limit (max_unzipped_bytes) is 268435456"),
     "huge page count": (pdf_with_pages(100_000), None, "has 100000 pages; the limit (max_pages) is 5000"),
     "image bomb": (png_header(30_000, 30_000), None, "30000x30000 image (900000000 pixels); the limit (max_pixels)"),

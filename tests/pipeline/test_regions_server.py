@@ -1,7 +1,8 @@
 """Page elements on the real server, both deployments and both protocols: ``page_elements`` and
 ``table_structure`` answer as ONNX Runtime does in process, batched; ``ocr`` with OPTIONS.tables
 "auto" returns a scanned page's table and chart; ``ingest`` of a scanned PDF makes table and
-figure chunks, and ``tables: "off"`` makes neither."""
+figure chunks, and ``tables: "off"`` makes neither; with ``tables: "models"``, tables without row
+rules in a PDF's text layer are found and filled with its own words."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from tritonclient.utils import InferenceServerException
 
 from support.clients import INVALID_ARG, client_module, ingest_with, ocr_result
 from support.scans import encoded, render, scanned_pdf
-from support.tables import FIGURE_BARS, FIGURE_CAPTION, cell_accuracy, figure_page, generated_sections, table_pdf
+from support.tables import (FIGURE_BARS, FIGURE_CAPTION, cell_accuracy, figure_page, generated_sections,
+                            html_rendered_pdf, markdown_cells, table_pdf)
 from triton_ingest.contracts import OCR, PAGE_ELEMENT_LABELS, PAGE_ELEMENTS, TABLE_STRUCTURE
 from triton_ingest.models import page_elements as detector
 from triton_ingest.models import table_structure as structure
@@ -91,3 +93,20 @@ def test_a_bad_tables_option_is_invalid_arg_naming_it(clients, protocol, scans):
         ocr_result(clients[protocol], protocol, encoded(scans[1]), {"tables": "yes"})
     assert caught.value.status() == INVALID_ARG[protocol] and 'OPTIONS.tables must be' in caught.value.message()
     assert clients[protocol].is_model_ready(OCR.name)
+
+
+def test_text_layer_tables_without_rules_are_found_by_the_models(clients, protocol):
+    sections = generated_sections(seed=11, count=2)
+    document = html_rendered_pdf(sections)  # column rules only: pdfplumber's lines strategy finds nothing
+    got = ingest_with(clients[protocol], protocol, document, "runbook.pdf", {"tables": "models"})
+    tables = [c for c in got["chunks"] if c["content_type"] == "table"]
+    assert [c["pages"] for c in tables] == [[1], [2]] and {c["method"] for c in tables} == {"text"}
+    for section, chunk in zip(sections, tables):
+        assert cell_accuracy(section.rows, markdown_cells(chunk["text"])) >= 0.85, chunk["text"]
+        assert len(chunk["box"]) == 4 and chunk["box"][1] < chunk["box"][3] < 842
+    text = "\n".join(c["text"] for c in got["chunks"])
+    for section in sections:  # the prose right above each table is still there, once
+        assert text.count(section.prose.split(". ")[0]) == 3 and section.title in text
+    if protocol == "grpc":  # "auto": no ruled table, so no table chunk
+        plain = ingest_with(clients[protocol], protocol, document, "runbook.pdf")
+        assert {c["content_type"] for c in plain["chunks"]} == {"text"}

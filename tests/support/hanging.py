@@ -17,11 +17,11 @@ def hang_on_marked_pages() -> None:
 
     real = pdf.page_content
 
-    def page_content(document, index, *args):
-        elements, image = real(document, index, *args)
-        if any(MARKER in element.text for element in elements or ()):
+    def page_content(document, index, *args, **kwargs):
+        content = real(document, index, *args, **kwargs)
+        if any(MARKER in element.text for element in content.elements or ()):
             Path(os.environ[PID_FILE]).write_text(str(os.getpid()))
             time.sleep(3600)
-        return elements, image
+        return content
 
     pdf.page_content = page_content

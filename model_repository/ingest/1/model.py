@@ -1,4 +1,4 @@
-"""Triton Python model `ingest`: thin shell over triton_ingest.pipeline.ingest (BLS to `embed(_int8)`, `ocr`)."""
+"""Triton Python model `ingest`: thin shell over triton_ingest.pipeline.ingest (BLS to `embed(_int8)`, `ocr`, `page_elements`, `table_structure`)."""
 
 from triton_ingest.contracts import INGEST
 from triton_ingest.pipeline.ingest import ingest_request
@@ -12,5 +12,5 @@ class TritonPythonModel(IngestModel):
 
     async def _ingest(self, inputs, parameters, is_cancelled):
         result = await ingest_request(self.pipeline, inputs, parameters, self.embedders, is_cancelled, metrics=self.metrics,
-                                      ocr=self.ocr)
+                                      ocr=self.ocr, regions=self.regions)
         return result.outputs()

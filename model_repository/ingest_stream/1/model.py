@@ -15,5 +15,5 @@ class TritonPythonModel(IngestModel):
             send(stream_batch_outputs(chunks, embeddings, progress))
 
         result = await ingest_request(self.pipeline, inputs, parameters, self.embedders, is_cancelled, on_batch, self.metrics,
-                                      ocr=self.ocr)
+                                      ocr=self.ocr, regions=self.regions)
         return stream_final_outputs(result)

@@ -86,18 +86,28 @@ def _distance(box: np.ndarray, cells: np.ndarray) -> np.ndarray:
     return first + second + np.minimum(first, second)
 
 
-def assign(structure: TableStructure, texts: list[tuple[str, tuple[float, float, float, float]]]) -> list[list[str]]:
-    """The texts in each cell (``texts``: text and box in crop pixels, in reading order)."""
-    found: list[list[str]] = [[] for _ in range(len(structure.cells))]
+def placements(structure: TableStructure, texts: list[tuple[str, tuple[float, float, float, float]]]) -> list[int]:
+    """The cell each text goes to (``texts``: text and box in crop pixels); -1 for a text wholly
+    above the first cell, which is not the table's."""
     if not len(structure.cells):
-        return found
-    top = structure.cells[:, 1].min()
-    for text, box in texts:
+        return [-1] * len(texts)
+    top, out = structure.cells[:, 1].min(), []
+    for _, box in texts:
         box = np.asarray(box, np.float32)
         if box[3] < top:
+            out.append(-1)
             continue
         overlap, distance = _iou(box, structure.cells), _distance(box, structure.cells)
-        found[int(np.lexsort((distance, 1.0 - overlap))[0])].append(text)
+        out.append(int(np.lexsort((distance, 1.0 - overlap))[0]))
+    return out
+
+
+def assign(structure: TableStructure, texts: list[tuple[str, tuple[float, float, float, float]]]) -> list[list[str]]:
+    """The texts in each cell (``texts`` in reading order: a cell joins them in that order)."""
+    found: list[list[str]] = [[] for _ in range(len(structure.cells))]
+    for (text, _), cell in zip(texts, placements(structure, texts)):
+        if cell >= 0:
+            found[cell].append(text)
     return found
 
 

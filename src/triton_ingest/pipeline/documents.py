@@ -11,12 +11,13 @@ A page that OCR must read carries its ``image`` (encoded) and no text yet: image
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 from ..errors import InvalidInputError
 from . import images, office, pdf, text
 from .elements import Element, page_text
+from .layout import OcrLine
 from .pdf_structure import PdfStructure, TableFinder, structure_of
 from .text import UNSUPPORTED, decode_text  # noqa: F401 - re-exported: part of this module's interface
 
@@ -30,8 +31,10 @@ class Page:
     number: int
     text: str
     method: str = "text"  # "ocr" when the text was read from the page's image
-    image: bytes | None = None  # set while the page waits for OCR
+    image: bytes | None = None  # set while the page waits for OCR (or, with ``runs``, for the table models)
     elements: list[Element] | None = None  # its structure, where the format carries one (``text`` joins them)
+    runs: list[OcrLine] | None = None  # a text-layer page's text runs, in ``image``'s pixels
+    scale: float = 0.0  # ``image``'s pixels per PDF point
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class ExtractSettings:
     max_pixels: int = 40_000_000
     method: str = "hybrid"
     dpi: int = 150
-    tables: str = "auto"  # "off": no table search in PDF text layers
+    tables: str = "auto"  # "off": no table search in PDF text layers; "models": the page-element models too
     pdf_structure: PdfStructure | None = None  # found when the document is first opened, then passed on
 
 
@@ -101,11 +104,15 @@ def _open_pdf(data: bytes, settings: ExtractSettings) -> Document:
         raise
 
     def read(first: int, last: int) -> Iterator[Page]:
-        finder = TableFinder(document) if settings.tables == "auto" else None
-        for number, (elements, image) in enumerate(pdf.pages(
-                document, count, first, last, settings.method, settings.dpi, settings.max_pixels, structure,
-                finder), first + 1):
-            yield Page(number, "", "ocr", image) if image is not None else structured_page(number, elements)
+        finder = TableFinder(document) if settings.tables != "off" else None
+        for index in range(first, last):
+            content = pdf.page_content(document, index, count, settings.method, settings.dpi, settings.max_pixels,
+                                       structure, finder, models=settings.tables == "models")
+            if content.elements is None:
+                yield Page(index + 1, "", "ocr", content.image)
+            else:
+                yield replace(structured_page(index + 1, content.elements), image=content.image, runs=content.runs,
+                              scale=content.scale)
 
     return Document("pdf", count, read, close=document.close, pdf_structure=structure)
 
@@ -150,3 +157,16 @@ def open_document(data: bytes, filename: str = "", settings: ExtractSettings = E
     if kind == "markdown":
         return _structured(kind, text.markdown_elements(body), encoding)
     return _single(kind, body, encoding)
+
+
+def pdf_page_with_tables(data: bytes, settings: ExtractSettings, index: int, tables: list) -> Page:
+    """A PDF page's elements read again around ``tables`` (``(box in points, rows)`` each) that the
+    page-element models found on it."""
+    document, count = pdf.open_pdf(data, settings.max_pages)
+    try:
+        structure = settings.pdf_structure or structure_of(document, count)
+        content = pdf.page_content(document, index, count, settings.method, settings.dpi, settings.max_pixels,
+                                   structure, None, given=tables)
+        return structured_page(index + 1, content.elements)
+    finally:
+        document.close()

@@ -33,10 +33,11 @@ from typing import AsyncIterator, Awaitable, Callable, Mapping
 import numpy as np
 
 from ..errors import InvalidInputError
-from .documents import ExtractSettings, Page, open_document
+from .documents import ExtractSettings, Page, open_document, pdf_page_with_tables
 from .elements import Element
 from .elements import page_text as elements_text
 from .images import decode_bgr
+from .layout import OcrLine
 from .pdf_structure import PdfStructure
 
 PAGES_PER_TASK = 8
@@ -46,6 +47,9 @@ WORKER_MEMORY_ENV = "TRITON_INGEST_WORKER_MEMORY_BYTES"
 DEFAULT_WORKER_MEMORY_BYTES = 4 << 30
 OcrFn = Callable[[bytes], Awaitable[list[Element]]]
 """The elements of one page image (encoded): its paragraphs, tables and figures."""
+TablesFn = Callable[[bytes, list[OcrLine]], Awaitable[list[dict]]]
+"""A rendered text-layer page (encoded) and its text runs (in its pixels) -> the tables the
+page-element models find on it (``regions.Region`` as dicts: box in pixels, rows)."""
 
 
 @dataclass
@@ -76,6 +80,11 @@ def extract(path: str, filename: str, settings: ExtractSettings, first: int, las
         return list(document.read(first, last))
     finally:
         document.close()
+
+
+def extract_page_with_tables(path: str, settings: ExtractSettings, index: int, tables: list) -> Page:
+    """Worker task: PDF page ``index`` read again around the tables the models found on it."""
+    return pdf_page_with_tables(Path(path).read_bytes(), settings, index, tables)
 
 
 def python_executable() -> str:
@@ -170,6 +179,13 @@ class Extractor:
         return opened
 
 
+def _points(box: list[float], scale: float, pad: float = 1.5) -> tuple[float, float, float, float]:
+    """A box in a rendering's pixels as PDF points, ``pad`` points wider on every side, so that no
+    glyph at the table's edge is read again as text beside it."""
+    left, top, right, bottom = (value / scale for value in box)
+    return left - pad, top - pad, right + pad, bottom + pad
+
+
 def _over_time(time_limit_s: int, what: str = "DOCUMENT") -> InvalidInputError:
     return InvalidInputError(f"{what} was not done after {time_limit_s} s (time_limit_s); split it or "
                              "raise the limit", "time_limit")
@@ -191,9 +207,10 @@ class OpenedDocument:
         step = PAGES_PER_TASK if self.info.kind == "pdf" else max(stop - start, 1)
         return deque((first, min(first + step, stop)) for first in range(start, stop, step))
 
-    async def pages(self, ocr: OcrFn | None, span: tuple[int, int] | None = None) -> AsyncIterator[Page]:
+    async def pages(self, ocr: OcrFn | None, span: tuple[int, int] | None = None,
+                    tables: TablesFn | None = None) -> AsyncIterator[Page]:
         """Every page in order (those of ``span``, ``[first, last)``, when given), text filled in;
-        extraction and OCR run ahead of the consumer."""
+        extraction, OCR and the table models run ahead of the consumer."""
         ranges, extracting, ready = self._ranges(*(span or (0, self.info.page_count))), deque(), deque()
         limit = asyncio.Semaphore(OCR_IN_FLIGHT)
         try:
@@ -204,21 +221,37 @@ class OpenedDocument:
                         self.deadline, self.time_limit_s, extract, self.path, self.filename, self.settings, first, last)))
                 if not ready:
                     for page in await extracting.popleft():
-                        ready.append(asyncio.ensure_future(_read(page, ocr, limit)))
+                        ready.append(asyncio.ensure_future(self._read(page, ocr, tables, limit)))
                     continue
                 yield await ready.popleft()
         finally:
             for pending in (*extracting, *ready):
                 pending.cancel()
 
+    async def _read(self, page: Page, ocr: OcrFn | None, tables: TablesFn | None, limit: asyncio.Semaphore) -> Page:
+        """``page`` with its text: OCR'd when it carries an image; a rendered text-layer page is
+        given to the table models."""
+        if page.image is None:
+            return page
+        if page.runs is not None:
+            return await self._with_tables(page, tables, limit)
+        if ocr is None:
+            raise InvalidInputError("DOCUMENT needs OCR (a scanned page or an image), which this server does not "
+                                    'serve; send OPTIONS {"extract_method": "pdfium"} to skip those pages',
+                                    "ocr_unavailable")
+        async with limit:
+            elements = await ocr(page.image)
+        return Page(page.number, elements_text(elements), "ocr", elements=elements)
 
-async def _read(page: Page, ocr: OcrFn | None, limit: asyncio.Semaphore) -> Page:
-    """``page`` with its text: OCR'd when it carries an image."""
-    if page.image is None:
-        return page
-    if ocr is None:
-        raise InvalidInputError("DOCUMENT needs OCR (a scanned page or an image), which this server does not serve; "
-                                'send OPTIONS {"extract_method": "pdfium"} to skip those pages', "ocr_unavailable")
-    async with limit:
-        elements = await ocr(page.image)
-    return Page(page.number, elements_text(elements), "ocr", elements=elements)
+    async def _with_tables(self, page: Page, tables: TablesFn | None, limit: asyncio.Semaphore) -> Page:
+        """A text-layer page read again around the tables the models find on it (as it was without)."""
+        if tables is None:
+            raise InvalidInputError('OPTIONS.tables "models" needs the page_elements and table_structure models, '
+                                    'which this server does not serve; send "auto"', "models_unavailable")
+        async with limit:
+            found = await tables(page.image, page.runs)
+        given = [(_points(t["box"], page.scale), t["rows"]) for t in found if t["kind"] == "table"]
+        if not given:
+            return replace(page, image=None, runs=None)
+        return await self.extractor._run(self.deadline, self.time_limit_s, extract_page_with_tables, self.path,
+                                         self.settings, page.number - 1, given)

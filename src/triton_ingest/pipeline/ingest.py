@@ -26,7 +26,7 @@ import numpy as np
 from ..contracts import EMBEDDING_DIM
 from ..errors import CancelledError, InvalidInputError, TritonIngestError, UnavailableError
 from .chunking import Chunk, TokenChunker
-from .extraction import DocumentInfo, Extractor, OcrFn
+from .extraction import DocumentInfo, Extractor, OcrFn, TablesFn
 from .elements import Element
 from .layout import OcrLine, ocr_elements
 from .metrics import IngestMetrics
@@ -38,6 +38,8 @@ EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
 OcrModelFn = Callable[[bytes, dict], Awaitable[tuple[list[dict], list[dict]]]]
 """The ``ocr`` model: an encoded image and its OPTIONS -> its LINES (``{"text", "score", "box"}`` each)
 and ELEMENTS (the tables and figures found: ``regions.Region`` as dicts)."""
+RegionsFn = Callable[[np.ndarray, list[OcrLine]], Awaitable[list]]
+"""``regions.RegionReader.read``: a BGR page and its text lines -> the tables and figures on it."""
 BatchFn = Callable[[list[Chunk], np.ndarray, dict], Awaitable[None]]
 
 
@@ -188,9 +190,11 @@ class IngestPipeline:
 
     async def run(self, data: bytes, filename: str, options: IngestOptions, embed: EmbedFn,
                   reporter: ProgressReporter, cancelled: Callable[[], bool] = lambda: False,
-                  on_batch: BatchFn | None = None, keep: bool = True, ocr: OcrFn | None = None) -> IngestResult:
+                  on_batch: BatchFn | None = None, keep: bool = True, ocr: OcrFn | None = None,
+                  tables: TablesFn | None = None) -> IngestResult:
         """Ingest one document; with ``keep=False`` the result holds the summary only. ``ocr``
-        reads page images (scans, images); without it, such pages fail the document."""
+        reads page images (scans, images); without it, such pages fail the document. ``tables``
+        looks for tables on rendered text-layer pages (``tables: "models"``)."""
         t0 = time.perf_counter()
         deadline = time.monotonic() + options.time_limit_s
         if len(data) > options.max_bytes:
@@ -207,7 +211,7 @@ class IngestPipeline:
         feed = self.chunker.with_sizes(options.chunk_size, options.chunk_overlap).feed(options.text_depth, filename)
         feed.sections.resume(opened.info.pdf_structure, span[0])
         try:
-            async with aclosing(opened.pages(run.timed_ocr(ocr), span)) as pages:
+            async with aclosing(opened.pages(run.timed_ocr(ocr), span, tables)) as pages:
                 while True:
                     t = time.perf_counter()
                     page = await anext(pages, None)
@@ -268,8 +272,21 @@ def page_reader(ocr: OcrModelFn | None, options: IngestOptions) -> OcrFn | None:
 
     async def read(image: bytes) -> list[Element]:
         lines, regions = await ocr(image, {"language": options.ocr_language, "max_pixels": options.max_pixels,
-                                           "tables": options.tables})
+                                           "tables": "off" if options.tables == "off" else "auto"})
         return ocr_elements([OcrLine(**line) for line in lines], regions)
+
+    return read
+
+
+def table_reader(regions: RegionsFn | None, extractor: Extractor, options: IngestOptions) -> TablesFn | None:
+    """The tables on a rendered text-layer page: decoded in a worker, then ``regions`` (the
+    page-element models' ``RegionReader.read``) with the page's text runs in the cells."""
+    if regions is None:
+        return None
+
+    async def read(image: bytes, runs: list[OcrLine]) -> list[dict]:
+        pixels = await extractor.decode(image, options.max_pixels, "a rendered page", options.time_limit_s)
+        return [region.as_dict() for region in await regions(pixels, runs) if region.kind == "table"]
 
     return read
 
@@ -278,9 +295,10 @@ async def ingest_request(pipeline: IngestPipeline, inputs: Mapping[str, np.ndarr
                          parameters: Mapping[str, object], embedders: Mapping[str, EmbedFn],
                          cancelled: Callable[[], bool] = lambda: False,
                          on_batch: BatchFn | None = None, metrics: IngestMetrics | None = None,
-                         ocr: OcrModelFn | None = None) -> IngestResult:
+                         ocr: OcrModelFn | None = None, regions: RegionsFn | None = None) -> IngestResult:
     """One ``ingest`` (or, with ``on_batch``, ``ingest_stream``) request from tensors and parameters;
-    ``embedders`` are the embedding models served, by name (OPTIONS.embed_model picks one)."""
+    ``embedders`` are the embedding models served, by name (OPTIONS.embed_model picks one);
+    ``ocr`` reads page images and ``regions`` finds tables on rendered pages, when served."""
     reporter = ProgressReporter()
     try:
         nvcf = NvcfRequest.from_parameters(parameters)
@@ -298,7 +316,8 @@ async def ingest_request(pipeline: IngestPipeline, inputs: Mapping[str, np.ndarr
             raise InvalidInputError(f"OPTIONS.embed_model {options.embed_model!r} is not served by this deployment; "
                                     f"it serves {sorted(embedders)}")
         result = await pipeline.run(document, filename, options, embed, reporter, cancelled,
-                                    on_batch=on_batch, keep=on_batch is None, ocr=page_reader(ocr, options))
+                                    on_batch=on_batch, keep=on_batch is None, ocr=page_reader(ocr, options),
+                                    tables=table_reader(regions, pipeline.extractor, options))
     except BaseException as exc:
         reporter.fail(str(exc) if isinstance(exc, TritonIngestError) else "internal error")
         if metrics is not None:

@@ -17,16 +17,16 @@ from typing import Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..contracts import OCR_RECOGNIZER, OCR_RECOGNIZER_CH, PAGE_ELEMENTS, TABLE_STRUCTURE, ModelSpec
+from ..contracts import OCR_RECOGNIZER, OCR_RECOGNIZER_CH, ModelSpec
 from ..errors import InvalidInputError
 from ..models import ocr as ocr_model
-from ..models.artifacts import OCR_RECOGNIZER_FILES, TABLE_STRUCTURE_FILES, artifact
+from ..models.artifacts import OCR_RECOGNIZER_FILES, artifact
 from .extraction import Extractor
 from .images import decode_bgr
 from .ingest import single
 from .layout import OcrLine, page_text, reading_order
 from .options import OcrOptions, ceilings
-from .regions import Region, RegionReader
+from .regions import Region, RegionReader, region_reader
 
 ModelFn = Callable[[np.ndarray], Awaitable[np.ndarray]]
 """A batched model call: detector ``[n, 3, H, W] -> [n, 1, H, W]``, recognizer ``[n, 3, 48, W] -> [n, T, C]``."""
@@ -144,8 +144,7 @@ def engines(model_fn: Callable[[ModelSpec], ModelFn], detector: ModelSpec,
             decode: DecodeFn = decode_in_thread) -> dict[str, OcrEngine]:
     """An engine per language; ``model_fn(spec)`` makes the call to a served model."""
     detect = model_fn(detector)
-    regions = RegionReader(model_fn(PAGE_ELEMENTS), model_fn(TABLE_STRUCTURE),
-                           artifact(TABLE_STRUCTURE_FILES[1]).read_text(encoding="utf-8").splitlines())
+    regions = region_reader(model_fn)
     return {language: OcrEngine(detect, model_fn(spec), ocr_model.load_charset(artifact(OCR_RECOGNIZER_FILES[language][1])),
                                 decode=decode, regions=regions)
             for language, spec in RECOGNIZERS.items()}

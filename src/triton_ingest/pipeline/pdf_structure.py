@@ -179,10 +179,11 @@ def ruled(page) -> bool:
 
 
 def page_elements(page, textpage, text: str, index: int, structure: PdfStructure,
-                  finder: TableFinder | None) -> list[Element]:
+                  finder: TableFinder | None, given: list | None = None) -> list[Element]:
     """Page ``index``'s elements: text bands and tables by position, headings from the outline,
-    furniture dropped."""
-    tables = finder.tables(index) if finder is not None and ruled(page) else []
+    furniture dropped. ``given``: the page's tables, found by the page-element models, instead of
+    pdfplumber's search for ruled ones."""
+    tables = given if given is not None else finder.tables(index) if finder is not None and ruled(page) else []
     if not tables:
         bands = [strip_furniture(text, structure)]
         elements = [Element("paragraph", bands[0])] if bands[0].strip() else []

@@ -20,15 +20,17 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
-from ..contracts import PAGE_ELEMENT_LABELS
+from ..contracts import PAGE_ELEMENT_LABELS, PAGE_ELEMENTS, TABLE_STRUCTURE, ModelSpec
 from ..models import page_elements as detector
 from ..models import table_structure as structure
+from ..models.artifacts import TABLE_STRUCTURE_FILES, artifact
 from .layout import OcrLine, page_text
 
 ModelFn = Callable[[np.ndarray], Awaitable[np.ndarray]]
 CAPTION_LABELS = ("table_caption", "figure_caption", "reference")
 CROP_MARGIN = 0.0  # of the page's larger side, around a table before the table model reads it
 CAPTION_GAP = 0.05  # of the page height: how far a caption may sit from its table or figure
+WIDE_LINE = 0.8  # of a table's width: a line this wide at its top or bottom edge is prose, not a row
 MAX_TABLES_PER_PAGE = 16
 
 
@@ -54,6 +56,21 @@ def _centre(line: OcrLine) -> tuple[float, float]:
 
 def _inside(point: tuple[float, float], box) -> bool:
     return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+def _trimmed(box, lines: list[OcrLine]) -> tuple[float, float, float, float]:
+    """A table's box without the wide lines (prose, a caption) the detector took in at its top or
+    bottom edge: the table model would read them as a row."""
+    left, top, right, bottom = box
+    edge = 0.25 * (bottom - top)
+    for line in lines:
+        if not _inside(_centre(line), box) or line.right - line.left < WIDE_LINE * (right - left):
+            continue
+        if _centre(line)[1] < box[1] + edge:
+            top = max(top, line.bottom + 1)
+        elif _centre(line)[1] > box[3] - edge:
+            bottom = min(bottom, line.top - 1)
+    return (left, top, right, bottom) if bottom - top > 8 else box
 
 
 def _caption_for(box, captions: list[detector.Detection], height: int) -> detector.Detection | None:
@@ -86,44 +103,58 @@ class RegionReader:
         """The tables and figures of ``image`` whose text is in ``lines`` (reading order)."""
         found = await self.find(image) if found is None else found
         height = image.shape[0]
-        owner: dict[int, Region] = {}
-        regions = [Region(d.label, d.box, d.score) for d in found if d.label == "table"][:MAX_TABLES_PER_PAGE]
+        regions = [Region(d.label, _trimmed(d.box, lines), d.score) for d in found
+                   if d.label == "table"][:MAX_TABLES_PER_PAGE]
         regions += [Region(d.label, d.box, d.score) for d in found if d.label == "figure"]
         captions = [d for d in found if d.label in CAPTION_LABELS]
         for index, line in enumerate(lines):
             region = next((r for r in regions if _inside(_centre(line), r.box)), None)
             if region is not None:
                 region.lines.append(index)
-                owner[index] = region
-        tables = [r for r in regions if r.kind == "table" and r.lines]
-        grids = await asyncio.gather(*(self._table(image, r, [lines[i] for i in r.lines]) for r in tables))
-        for region, rows in zip(tables, grids):
-            region.rows = rows
-        kept = []
-        for region in regions:
-            if (region.kind == "table" and len(region.rows or []) < 2) or not region.lines:
-                continue  # not a table after all, or a figure without words: its lines stay text
+        await asyncio.gather(*(self._table(image, r, lines) for r in regions if r.kind == "table" and r.lines))
+        # not a table after all, or a figure without words: their lines stay text
+        kept = [r for r in regions if r.lines and (r.kind != "table" or len(r.rows or []) >= 2)]
+        owned = {index for region in kept for index in region.lines}
+        for region in kept:
             if region.kind == "figure":
                 region.text = page_text([lines[i] for i in region.lines])
             caption = _caption_for(region.box, captions, height)
             if caption is not None:
-                held = [i for i, line in enumerate(lines) if i not in owner and _inside(_centre(line), caption.box)]
+                held = [i for i, line in enumerate(lines) if i not in owned and _inside(_centre(line), caption.box)]
                 region.caption = page_text([lines[i] for i in held])
                 region.lines = sorted(region.lines + held)
-                owner.update((i, region) for i in held)
-            kept.append(region)
+                owned.update(held)
         return kept
 
-    async def _table(self, image: np.ndarray, region: Region, lines: list[OcrLine]) -> list[list[str]]:
+    async def _table(self, image: np.ndarray, region: Region, lines: list[OcrLine]) -> None:
+        """Read ``region``'s rows; it keeps the lines placed in its cells (others stay text), and
+        its box becomes theirs."""
         height, width = image.shape[:2]
         margin = CROP_MARGIN * max(height, width)
         left, top = int(max(0, region.box[0] - margin)), int(max(0, region.box[1] - margin))
         right, bottom = int(min(width, region.box[2] + margin)), int(min(height, region.box[3] + margin))
         if right - left < 8 or bottom - top < 8:
-            return []
+            region.rows, region.lines = [], []
+            return
         tensor, ratio = await asyncio.to_thread(structure.structure_input, image[top:bottom, left:right])
         predictions = np.asarray(await self.read_structure(tensor[None]))[0]
         layout = structure.decode(predictions, self.vocab, ratio)
-        texts = [(line.text, (line.left - left, line.top - top, line.right - left, line.bottom - top)) for line in lines]
-        return structure.grid(layout, structure.assign(layout, texts))
+        mine = [lines[i] for i in region.lines]
+        texts = [(line.text, (line.left - left, line.top - top, line.right - left, line.bottom - top)) for line in mine]
+        cells = structure.placements(layout, texts)
+        found: list[list[str]] = [[] for _ in range(len(layout.cells))]
+        for (text, _), cell in zip(texts, cells):
+            if cell >= 0:
+                found[cell].append(text)
+        region.rows = structure.grid(layout, found)
+        placed = [line for line, cell in zip(mine, cells) if cell >= 0]
+        region.lines = [index for index, cell in zip(region.lines, cells) if cell >= 0]
+        if placed:
+            region.box = (min(l.left for l in placed), min(l.top for l in placed),
+                          max(l.right for l in placed), max(l.bottom for l in placed))
 
+
+def region_reader(model_fn: Callable[[ModelSpec], ModelFn]) -> RegionReader:
+    """A reader of the served models; ``model_fn(spec)`` makes the call (BLS, gRPC)."""
+    tokens = artifact(TABLE_STRUCTURE_FILES[1]).read_text(encoding="utf-8").splitlines()
+    return RegionReader(model_fn(PAGE_ELEMENTS), model_fn(TABLE_STRUCTURE), tokens)
