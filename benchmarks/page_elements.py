@@ -7,20 +7,22 @@ rendered at 150 dpi, as a clean scan and as a noisy one (grey, 3x3 blur, noise o
 levels, contrast 0.92): no text layer, so every cell is read by OCR.
 
 - **Accuracy**: the served ``ocr`` with ``tables: "auto"``: tables found, and the share of true
-  cells found with the same text at the same row and column. Then the same served models with
-  the PDF's own words placed in the predicted cells instead of OCR lines: what the models and the
-  matcher get right on their own.
+  cells found with the same text at the same row and column. Then a PDF whose tables have no row
+  rules (the same tables as HTML, rendered by fpdf2): served ``ingest`` with ``tables: "models"``,
+  which fills the predicted cells with the text layer's own words, against ``"auto"`` (no table
+  found there: read as lines).
 - **Cost**: ``page_elements`` per page and ``table_structure`` per table, one request at a time
   (batch 1) and from 4 concurrent clients (the dynamic batcher merges them); ``ocr`` per page with
-  tables on and off; served ``ingest`` of the scanned PDF with tables on and off.
-- **Retrieval**: questions whose answer is a cell ("Which port does NAME use?") against the
-  scanned PDF's chunks in a Milvus Lite index, recall@5 with ``tables: "off"`` and ``"auto"``.
+  tables on and off; served ``ingest`` of the scanned PDF with tables on and off, and of the
+  unruled PDF with ``"models"`` and ``"auto"``.
+- **Retrieval**: questions whose answer is a cell ("Which port does NAME use?") against each PDF's
+  chunks in a Milvus Lite index: recall@5 of the scans with ``tables: "off"`` and ``"auto"``, of
+  the unruled PDF with ``"auto"`` and ``"models"``.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import tempfile
@@ -37,11 +39,10 @@ from report import cpu_features, write_json  # noqa: E402
 from structure_accuracy import recall_at_5  # noqa: E402
 
 from support.scans import encoded, render, scanned_pdf  # noqa: E402
-from support.tables import cell_accuracy, generated_sections, table_pdf  # noqa: E402
-from triton_ingest.contracts import PAGE_ELEMENT_LABELS, PAGE_ELEMENTS, TABLE_STRUCTURE  # noqa: E402
+from support.tables import cell_accuracy, generated_sections, html_rendered_pdf, markdown_cells, table_pdf  # noqa: E402
+from triton_ingest.contracts import PAGE_ELEMENTS, TABLE_STRUCTURE  # noqa: E402
 from triton_ingest.models import page_elements as detector  # noqa: E402
 from triton_ingest.models import table_structure as structure  # noqa: E402
-from triton_ingest.models.artifacts import TABLE_STRUCTURE_FILES, artifact  # noqa: E402
 from triton_ingest.pipeline.chunking import Chunk  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
 
@@ -93,33 +94,13 @@ def ocr_accuracy(client, sections, images, options: dict) -> tuple[dict, float]:
     return {"tables_true": len(sections), "tables_found": found, "cell_accuracy": round(hits / cells, 4)}, seconds
 
 
-def text_layer_accuracy(client, sections, pdf: bytes) -> dict:
-    """The served detector and table model, with the PDF's words placed in the predicted cells."""
-    import pdfplumber
-
-    vocab = structure.vocabulary(artifact(TABLE_STRUCTURE_FILES[1]).read_text().splitlines())
-    hits = cells = found = 0
-    scale = DPI / 72
-    with pdfplumber.open(io.BytesIO(pdf)) as document:
-        for number, (section, page) in enumerate(zip(sections, document.pages)):
-            image = bgr(render(pdf, number, DPI))
-            predictions = model_call(client, PAGE_ELEMENTS, detector.detector_input(image)[None])[0]
-            tables = [d for d in detector.detections(predictions, list(PAGE_ELEMENT_LABELS), *image.shape[:2])
-                      if d.label == "table"]
-            size = sum(len(row) for row in section.rows)
-            cells += size
-            if not tables:
-                continue
-            found += 1
-            left, top, right, bottom = (int(v) for v in tables[0].box)
-            tensor, ratio = structure.structure_input(image[top:bottom, left:right])
-            layout = structure.decode(model_call(client, TABLE_STRUCTURE, tensor[None])[0], vocab, ratio)
-            words = [(w["text"], (w["x0"] * scale - left, w["top"] * scale - top, w["x1"] * scale - left,
-                                  w["bottom"] * scale - top)) for w in page.extract_words()]
-            inside = [(t, b) for t, b in words if 0 <= (b[0] + b[2]) / 2 <= right - left
-                      and 0 <= (b[1] + b[3]) / 2 <= bottom - top]
-            hits += cell_accuracy(section.rows, structure.grid(layout, structure.assign(layout, inside))) * size
-    return {"tables_true": len(sections), "tables_found": found, "cell_accuracy": round(hits / cells, 4)}
+def ingested_accuracy(sections, result) -> dict:
+    """Cells right in the table chunks of a served ``ingest`` (one table a page, in order)."""
+    tables = {c["pages"][0]: markdown_cells(c["text"]) for c in result.chunks if c["content_type"] == "table"}
+    cells = sum(len(row) for s in sections for row in s.rows)
+    hits = sum(cell_accuracy(s.rows, tables[n]) * sum(len(r) for r in s.rows)
+               for n, s in enumerate(sections, 1) if n in tables)
+    return {"tables_true": len(sections), "tables_found": len(tables), "cell_accuracy": round(hits / cells, 4)}
 
 
 def model_rates(server: TritonServer, spec, batch: np.ndarray, requests: int) -> dict:
@@ -168,11 +149,22 @@ def main() -> int:
     print(f"CPU: {cpu_features()}\ntest set: {count} scanned tables (A4, {DPI} dpi), "
           f"{sum(len(r) for s in sections for r in s.rows)} cells")
     results: dict = {"cpu": cpu_features(), "sections": count, "dpi": DPI}
+    unruled = html_rendered_pdf(sections)
+    questions = [(f"Which port does {row[0]} use?", row[0], row[1]) for s in sections for row in s.rows[1:]]
     with TritonServer.on_free_ports() as server, grpcclient.InferenceServerClient(server.grpc_url) as client, \
-            tempfile.TemporaryDirectory() as scratch:
+            Client(server.grpc_url, "grpc") as sdk, tempfile.TemporaryDirectory() as scratch:
         clean, ocr_on = ocr_accuracy(client, sections, scans, {"tables": "auto"})
-        results["accuracy"] = {"scan": clean, "noisy scan": ocr_accuracy(client, sections, dirty, {"tables": "auto"})[0],
-                               "text-layer words in the predicted cells": text_layer_accuracy(client, sections, pdf)}
+        results["accuracy"] = {"scan": clean, "noisy scan": ocr_accuracy(client, sections, dirty, {"tables": "auto"})[0]}
+        got, served = {}, {}
+        for name, document, mode in (("scan", scanned_pdf(scans, page_size=A4), "auto"),
+                                     ("scan", scanned_pdf(scans, page_size=A4), "off"),
+                                     ("unruled", unruled, "models"), ("unruled", unruled, "auto")):
+            started = time.perf_counter()
+            got[name, mode] = sdk.ingest(document, {"tables": mode}, filename=f"{name}.pdf")
+            served[f"{name} pages, tables {mode}"] = round(count / (time.perf_counter() - started), 3)
+        for mode in ("models", "auto"):
+            results["accuracy"][f"text layer without row rules, tables {mode}"] = \
+                ingested_accuracy(sections, got["unruled", mode])
         for name, row in results["accuracy"].items():
             print(f"  accuracy {name:42} {row['tables_found']:>3}/{row['tables_true']} tables, "
                   f"cells {100 * row['cell_accuracy']:.1f}%")
@@ -183,30 +175,25 @@ def main() -> int:
         results["cost"] = {
             "page_elements": model_rates(server, PAGE_ELEMENTS, page, requests),
             "table_structure": model_rates(server, TABLE_STRUCTURE, crop, requests),
-            "ocr_s_per_page": {"tables auto": round(ocr_on, 2), "tables off": round(ocr_off, 2)}}
+            "ocr_s_per_page": {"tables auto": round(ocr_on, 2), "tables off": round(ocr_off, 2)},
+            "served_ingest_pages_per_s": served}
         for name in ("page_elements", "table_structure"):
             row = results["cost"][name]
             print(f"  cost {name}: {row['ms_per_request_alone']} ms a request alone; {row['per_s_alone']}/s from 1 "
                   f"client, {row['per_s_4_clients']}/s from 4 (dynamic batching: {row['batching_gain']}x)")
         print(f"  cost ocr: {ocr_on:.2f} s a page with tables vs {ocr_off:.2f} s without ({ocr_on / ocr_off:.2f}x)")
-        scan_pdf = scanned_pdf(scans, page_size=A4)
-        got, served = {}, {}
-        with Client(server.grpc_url, "grpc") as sdk:
-            for mode in ("auto", "off"):
-                started = time.perf_counter()
-                got[mode] = sdk.ingest(scan_pdf, {"tables": mode}, filename="scan.pdf")
-                served[mode] = round(count / (time.perf_counter() - started), 3)
-        results["served_ingest_pages_per_s"] = served
-        print(f"  served ingest of the scanned PDF: {served['auto']} pages/s with tables vs {served['off']} without "
-              f"({served['auto'] / served['off']:.2f}x)")
-        questions = [(f"Which port does {row[0]} use?", row[0], row[1]) for s in sections for row in s.rows[1:]]
-        recall = {mode: recall_at_5(server, as_chunks(got[mode].chunks), questions, Path(scratch, mode))
-                  for mode in ("off", "auto")}
-    results["retrieval"] = {"questions": len(questions), "recall_at_5_tables_off": recall["off"],
-                            "recall_at_5_tables_auto": recall["auto"]}
-    for mode in ("dense", "hybrid"):
-        print(f"  retrieval ({mode}): {len(questions)} questions on scanned table cells, recall@5 "
-              f"{recall['off'][mode]:.3f} with tables off (OCR lines) -> {recall['auto'][mode]:.3f} with tables auto")
+        for name, on, off in (("scan", "auto", "off"), ("unruled", "models", "auto")):
+            fast, slow = served[f"{name} pages, tables {off}"], served[f"{name} pages, tables {on}"]
+            print(f"  served ingest, {name} PDF: {slow} pages/s with tables {on} vs {fast} with {off} "
+                  f"({slow / fast:.2f}x)")
+        recall = {key: recall_at_5(server, as_chunks(result.chunks), questions, Path(scratch, "-".join(key)))
+                  for key, result in got.items()}
+    results["retrieval"] = {"questions": len(questions), **{f"recall_at_5_{name}_tables_{mode}": value
+                                                            for (name, mode), value in recall.items()}}
+    for name, before, after in (("scan", "off", "auto"), ("unruled", "auto", "models")):
+        for mode in ("dense", "hybrid"):
+            print(f"  retrieval ({mode}), {name} PDF: {len(questions)} questions on table cells, recall@5 "
+                  f"{recall[name, before][mode]:.3f} with tables {before} -> {recall[name, after][mode]:.3f} with {after}")
     write_json(args.json, results)
     return 0
 
