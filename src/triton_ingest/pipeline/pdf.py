@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 from ..errors import InvalidInputError
 from .elements import Element
