@@ -3,8 +3,8 @@ light to import)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import json
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from .elements import Element, blocks, table_element

@@ -175,4 +175,3 @@ async def ocr_request(engines: dict[str, OcrEngine], inputs: Mapping[str, np.nda
         "SUMMARY": np.array([json.dumps(summary).encode()], dtype=object),
         "ELEMENTS": np.array([json.dumps(r.as_dict()).encode() for r in result.regions], dtype=object),
     }
-

@@ -1,8 +1,8 @@
 """Tables and figures on page images, found by the served ``page_elements`` and ``table_structure`` models.
 
-The detector finds the page's regions. A ``table`` region is cropped, with a margin, and read by the
-table model; its cells are filled with the page's text lines (OCR lines, on a scan) that fall in
-them, joined in reading order. A ``figure`` region keeps the lines inside it as its text. A region's
+The detector finds the page's regions. A ``table`` region is cropped and read by the table model;
+its cells are filled with the page's text lines (OCR lines on a scan, text runs on a rendered PDF
+page) that fall in them, joined in reading order. A ``figure`` region keeps the lines inside it as its text. A region's
 caption is the text of a caption-like region (``table_caption``, ``figure_caption``, or
 ``reference``, the label the detector gives most captions) right above or below it.
 
