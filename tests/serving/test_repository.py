@@ -12,7 +12,7 @@ import tritonclient.http as httpclient
 
 from support.clients import PROTOCOLS, embed_with, text_input
 from support.configs import contract_of, spec_of
-from triton_ingest.contracts import EMBED_MODELS, EMBEDDER, MODELS, OCR
+from triton_ingest.contracts import EMBED_MODELS, EMBEDDER, MODELS, OCR, PAGE_ELEMENTS, TABLE_STRUCTURE
 from triton_ingest.models.engine_specs import SPECS
 from triton_ingest.models.tokenization import parse_buckets
 from triton_ingest.paths import DEFAULT_MODEL_REPOSITORY
@@ -133,9 +133,11 @@ def test_gpu_tokenizer_buckets_change_no_embedding(rendered, tmp_path):
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_models_drained_before_sigterm_are_read_from_the_configs(rendered, target):
     assert bls_callers(rendered[target]) == (("ingest", "ingest_stream"), ("ocr",))  # callers before callees
-    for name in ("ingest", "ingest_stream"):  # what ingest_model calls: the embedding models, then ocr
+    for name in ("ingest", "ingest_stream"):  # what ingest_model calls: the embedding models, ocr, the table models
         calls = load_config(rendered[target] / name / "config.pbtxt").parameters[BLS_CALLS].string_value
-        assert calls.split(",") == [*EMBED_MODELS, OCR.name]
+        assert calls.split(",") == [*EMBED_MODELS, OCR.name, PAGE_ELEMENTS.name, TABLE_STRUCTURE.name]
+    calls = load_config(rendered[target] / OCR.name / "config.pbtxt").parameters[BLS_CALLS].string_value
+    assert {PAGE_ELEMENTS.name, TABLE_STRUCTURE.name} < set(calls.split(","))
 
 
 def test_a_repository_without_bls_models_drains_nothing(tmp_path):
