@@ -44,7 +44,7 @@ class Chunk:
     embed_model: str = ""  # the model that embedded it (ingest's OPTIONS.embed_model)
     content_type: str = "text"  # "table": a table's Markdown (or a part of it, its header repeated); "figure"
     section: list[str] = field(default_factory=list)  # the headings it sits under, outermost first
-    box: list[float] | None = None  # a table's (left, top, right, bottom) in page points, where known
+    box: list[float] | None = None  # (left, top, right, bottom) of a table or figure: PDF points; pixels if OCR'd
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -28,7 +28,7 @@ class Element:
     level: int = 0  # headings: 1 (top) to 6
     rows: list[list[str]] | None = None  # tables: cells, row by row; the first row is the header
     caption: str = ""  # tables: the caption found beside it (also the first line of ``text``)
-    box: tuple[float, float, float, float] | None = None  # (left, top, right, bottom), page points, where known
+    box: tuple[float, float, float, float] | None = None  # (left, top, right, bottom): PDF points; pixels if OCR'd
 
 
 def cell_text(text: str) -> str:
