@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,6 @@ from support.tables import cell_accuracy, generated_sections, html_rendered_pdf,
 from triton_ingest.contracts import PAGE_ELEMENTS, TABLE_STRUCTURE  # noqa: E402
 from triton_ingest.models import page_elements as detector  # noqa: E402
 from triton_ingest.models import table_structure as structure  # noqa: E402
-from triton_ingest.pipeline.chunking import Chunk  # noqa: E402
 from triton_ingest.serving.server import TritonServer  # noqa: E402
 
 A4 = (210, 297)
@@ -127,11 +125,6 @@ def model_rates(server: TritonServer, spec, batch: np.ndarray, requests: int) ->
             "per_s_4_clients": round(1 / together, 2), "batching_gain": round(alone / together, 2)}
 
 
-def as_chunks(dicts: list[dict]) -> list[Chunk]:
-    names = {f.name for f in fields(Chunk)}
-    return [Chunk(**{k: v for k, v in d.items() if k in names}) for d in dicts]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", type=int, default=12)
@@ -186,7 +179,7 @@ def main() -> int:
             fast, slow = served[f"{name} pages, tables {off}"], served[f"{name} pages, tables {on}"]
             print(f"  served ingest, {name} PDF: {slow} pages/s with tables {on} vs {fast} with {off} "
                   f"({slow / fast:.2f}x)")
-        recall = {key: recall_at_5(server, as_chunks(result.chunks), questions, Path(scratch, "-".join(key)))
+        recall = {key: recall_at_5(server, result.chunks, questions, Path(scratch, "-".join(key)), result.embeddings)
                   for key, result in got.items()}
     results["retrieval"] = {"questions": len(questions), **{f"recall_at_5_{name}_tables_{mode}": value
                                                             for (name, mode), value in recall.items()}}

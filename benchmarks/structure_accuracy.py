@@ -91,7 +91,7 @@ def prose_pdf(pages: int) -> bytes:
     return bytes(pdf.output())
 
 
-def chunks_of(data: bytes, settings: ExtractSettings, chunker: TokenChunker, structure: bool) -> list:
+def chunks_of(data: bytes, settings: ExtractSettings, chunker: TokenChunker, structure: bool) -> list[dict]:
     document = open_document(data, "runbook.pdf", settings)
     try:
         pages = list(document.pages)
@@ -99,7 +99,7 @@ def chunks_of(data: bytes, settings: ExtractSettings, chunker: TokenChunker, str
         document.close()
     if not structure:  # before: every page's text as one block, as extraction gave it before elements
         pages = [replace(p, elements=None) for p in pages]
-    return list(chunker.chunks(pages))
+    return [asdict(chunk) for chunk in chunker.chunks(pages)]
 
 
 def furniture_kept(data: bytes) -> ExtractSettings:
@@ -113,18 +113,22 @@ def embedded(server: TritonServer, texts: list[str]) -> np.ndarray:
     return np.vstack([embed_http(server.http_url, texts[i:i + 64]) for i in range(0, len(texts), 64)])
 
 
-def recall_at_5(server: TritonServer, chunks: list, questions: list[tuple[str, str, str]], where: Path) -> dict:
+def recall_at_5(server: TritonServer, records: list[dict], questions: list[tuple[str, str, str]], where: Path,
+                vectors: np.ndarray | None = None) -> dict:
     """Recall@5 of dense search and of hybrid search (dense + BM25, as ``search --hybrid``) over
-    ``chunks`` in a Milvus Lite index: a hit holds the name and its port."""
+    chunk ``records`` (as ``ingest`` returns them; ``vectors``: their embeddings, else embedded
+    here) in a Milvus Lite index: a hit holds the name and its port."""
     from triton_ingest_client import Index
     from triton_ingest_client._index_schema import IndexProfile
 
-    vectors, asked = embedded(server, [c.text for c in chunks]), embedded(server, [q for q, _, _ in questions])
+    if vectors is None:
+        vectors = embedded(server, [r["text"] for r in records])
+    asked = embedded(server, [q for q, _, _ in questions])
     where.mkdir(parents=True)
     with Index(where / "kb.db", "tables") as index:
         index.prepare(IndexProfile.served("embed", embedded(server, ["probe"])[0]))
         write = index.document("runbook.pdf", "0" * 64)
-        write.add([{**asdict(c), "method": c.method} for c in chunks], vectors)
+        write.add(records, vectors)
         write.commit()
         found = {"dense": 0, "hybrid": 0}
         for vector, (question, name, port) in zip(asked, questions):

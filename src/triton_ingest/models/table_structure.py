@@ -102,10 +102,12 @@ def placements(structure: TableStructure, texts: list[tuple[str, tuple[float, fl
     return out
 
 
-def assign(structure: TableStructure, texts: list[tuple[str, tuple[float, float, float, float]]]) -> list[list[str]]:
-    """The texts in each cell (``texts`` in reading order: a cell joins them in that order)."""
+def assign(structure: TableStructure, texts: list[tuple[str, tuple[float, float, float, float]]],
+           cells: list[int] | None = None) -> list[list[str]]:
+    """The texts in each cell (``texts`` in reading order: a cell joins them in that order);
+    ``cells``: their :func:`placements`, when already known."""
     found: list[list[str]] = [[] for _ in range(len(structure.cells))]
-    for (text, _), cell in zip(texts, placements(structure, texts)):
+    for (text, _), cell in zip(texts, placements(structure, texts) if cells is None else cells):
         if cell >= 0:
             found[cell].append(text)
     return found

@@ -168,8 +168,11 @@ class ChunkFeed:
         for position, element in enumerate(elements):
             if position:
                 self._extend(SEPARATOR)
-            if element.kind == "table" and element.rows and self._joins(element):
-                self._extend(element.text, page)  # the text before it and the whole table make one chunk
+            counts = self._line_tokens(element) if element.kind == "table" and element.rows else None
+            if counts is not None and len(self.stream.starts) + sum(counts) <= self.chunker.chunk_size:
+                # the table fits whole in one chunk with the text pending before it (its heading,
+                # its introduction): they go together, and the table is read in its context
+                self._extend(element.text, page)
                 out += self._number(self._take(final=True), "table", element.box)
                 continue
             if element.kind in ("heading", "table", "figure"):
@@ -180,8 +183,8 @@ class ChunkFeed:
                 continue
             if element.kind == "heading":
                 self.sections.enter(element)
-            if element.kind == "table" and element.rows:
-                out += self._number(self._table(element, page), "table", element.box)
+            if counts is not None:
+                out += self._number(self._table(element, page, counts), "table", element.box)
                 self._extend(element.text, skip=True)
             else:
                 self._extend(element.text, page)
@@ -203,12 +206,11 @@ class ChunkFeed:
         elif page is not None and text:
             stream.add(page, self.chunker._tok.encode(text, add_special_tokens=False), base, self.segment)
 
-    def _joins(self, table: Element) -> bool:
-        """Whether ``table`` fits whole in one chunk with the text pending before it (its heading,
-        its introduction): then they go together, and the table is read in its context."""
-        pending = len(self.stream.starts)
-        tokens = len(self.chunker._tok.encode(table.text, add_special_tokens=False))
-        return pending + tokens <= self.chunker.chunk_size
+    def _line_tokens(self, table: Element) -> list[int]:
+        """The tokens of each line of a table's Markdown (their sum is the whole text's: lines
+        split on whitespace, as the tokenizer does)."""
+        lines = table.text.split("\n")
+        return [len(e.ids) for e in self.chunker._tok.encode_batch(lines, add_special_tokens=False)]
 
     def _take(self, final: bool) -> list[Chunk]:
         return self._number(list(self.chunker._emit(self.stream, self.source, self.index, final)), "text")
@@ -224,12 +226,11 @@ class ChunkFeed:
         self.index += len(chunks)
         return chunks
 
-    def _table(self, table: Element, page: Page) -> list[Chunk]:
+    def _table(self, table: Element, page: Page, counts: list[int]) -> list[Chunk]:
         """A table's chunks: whole when it fits ``chunk_size``, else split between rows, each part
         led by the caption, header and delimiter rows (unless those alone take over half of a
         chunk). A row too long for any chunk is cut into token windows of its own."""
         lines = table.text.split("\n")
-        counts = [len(e.ids) for e in self.chunker._tok.encode_batch(lines, add_special_tokens=False)]
         head = len(table_header(table.rows, table.caption))
         limit, header_tokens = self.chunker.chunk_size, sum(counts[:head])
         if header_tokens > limit // 2:  # a header too wide to repeat: its lines are rows

@@ -28,10 +28,9 @@ from .layout import OcrLine, page_text
 
 ModelFn = Callable[[np.ndarray], Awaitable[np.ndarray]]
 CAPTION_LABELS = ("table_caption", "figure_caption", "reference")
-CROP_MARGIN = 0.0  # of the page's larger side, around a table before the table model reads it.
-# The model is unsteady with where the crop's edges fall: on 12 unruled tables, margins of 0, 0.4%
-# and 0.8% gave 71%, 32% and 83% of cells right; on scans, whose detected boxes already have a
-# margin, 0 did best (1% gave 27%).
+# A table is cropped at its box, with no margin: the table model is unsteady with where the crop's
+# edges fall (on 12 unruled tables, margins of 0, 0.4% and 0.8% of the page gave 71%, 32% and 83%
+# of cells right; on scans, whose detected boxes already have a margin, 0 did best: 1% gave 27%).
 CAPTION_GAP = 0.05  # of the page height: how far a caption may sit from its table or figure
 WIDE_LINE = 0.8  # of a table's width: a line this wide at its top or bottom edge is prose, not a row
 MAX_TABLES_PER_PAGE = 16
@@ -132,10 +131,7 @@ class RegionReader:
     async def _table(self, image: np.ndarray, region: Region, lines: list[OcrLine]) -> None:
         """Read ``region``'s rows; it keeps the lines placed in its cells (others stay text), and
         its box becomes theirs."""
-        height, width = image.shape[:2]
-        margin = CROP_MARGIN * max(height, width)
-        left, top = int(max(0, region.box[0] - margin)), int(max(0, region.box[1] - margin))
-        right, bottom = int(min(width, region.box[2] + margin)), int(min(height, region.box[3] + margin))
+        left, top, right, bottom = (int(v) for v in region.box)
         if right - left < 8 or bottom - top < 8:
             region.rows, region.lines = [], []
             return
@@ -145,11 +141,7 @@ class RegionReader:
         mine = [lines[i] for i in region.lines]
         texts = [(line.text, (line.left - left, line.top - top, line.right - left, line.bottom - top)) for line in mine]
         cells = structure.placements(layout, texts)
-        found: list[list[str]] = [[] for _ in range(len(layout.cells))]
-        for (text, _), cell in zip(texts, cells):
-            if cell >= 0:
-                found[cell].append(text)
-        region.rows = structure.grid(layout, found)
+        region.rows = structure.grid(layout, structure.assign(layout, texts, cells))
         placed = [line for line, cell in zip(mine, cells) if cell >= 0]
         region.lines = [index for index, cell in zip(region.lines, cells) if cell >= 0]
         if placed:
